@@ -1,0 +1,490 @@
+"""SSH to hosts: one verified connection per host, many channels on it.
+
+This is the only module that imports paramiko. Its exceptions never leave here:
+every failure a user can hit becomes a ``HostError`` that names the host and what to
+do (``HostUnreachable`` for connection trouble, ``CommandFailed`` for a non-zero exit).
+
+Host keys are verified strictly against our own known_hosts file (``RejectPolicy``);
+trust on first use only happens with ``SshPool(trust_on_first_use=True)``, and then
+with a loud warning naming the host and the fingerprint recorded. Commands are logged
+only in masked form, and secret values are refused on a command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, overload
+
+import paramiko
+
+from iacorch.command import Command, Script, ScriptResult, Secret, mask_text, write_file, write_secret_file
+from iacorch.errors import HostError
+
+log = logging.getLogger("iacorch.ssh")
+# paramiko logs handshake failures (e.g. while polling a booting host) with tracebacks;
+# without this, Python's last-resort handler would print them when the app has no logging set up.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+TAIL_LINES = 20
+CHUNK = 256 * 1024
+
+
+class HostUnreachable(HostError):
+    """The host could not be reached (refused, timed out, name unknown, connection lost)."""
+
+
+class CommandFailed(HostError):
+    """A command ran on the host and exited non-zero; ``exit_status`` and outputs are kept."""
+
+    def __init__(self, message: str, *, exit_status: int | None, stdout: str, stderr: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.exit_status, self.stdout, self.stderr = exit_status, stdout, stderr
+
+
+@dataclass(frozen=True)
+class HostAddress:
+    """Where a host is and how to log in. ``name`` is what messages show (``group.app[1]``)."""
+
+    name: str
+    host: str
+    port: int = 22
+    user: str = "root"
+    key_path: str | None = None
+    known_hosts: str | None = None  # default: ~/.ssh/known_hosts
+    jump: HostAddress | None = None  # a bastion reached first (ProxyJump)
+    host_key_alias: str | None = None  # the name its key is filed under in known_hosts
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The name looked up in known_hosts, as OpenSSH does: alias, HOST or [HOST]:PORT."""
+        if self.host_key_alias:
+            return self.host_key_alias
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    @property
+    def known_hosts_path(self) -> str:
+        return os.path.expanduser(self.known_hosts or "~/.ssh/known_hosts")
+
+    def describe(self) -> str:
+        via = f" via {self.jump.name}" if self.jump else ""
+        return f"{self.user}@{self.host}:{self.port}{via}"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    host: str
+    command: str  # masked
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """``SHA256:...`` as ``ssh-keygen -lf`` prints it."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------- host key policies
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    def __init__(self, name: str, key: paramiko.PKey) -> None:
+        super().__init__(f"unknown host key for {name}")
+        self.name, self.key = name, key
+
+
+class _RefuseUnknownHostKey(paramiko.RejectPolicy):
+    """RejectPolicy that keeps the presented key, so the message can show its fingerprint."""
+
+    def missing_host_key(self, client, hostname, key):
+        raise _UnknownHostKey(hostname, key)
+
+
+class _RecordNewHostKey(paramiko.MissingHostKeyPolicy):
+    """Trust on first use: record the key in our known_hosts and say so loudly."""
+
+    def __init__(self, address: HostAddress, lock: threading.Lock) -> None:
+        self.address, self.lock = address, lock
+
+    def missing_host_key(self, client, hostname, key):
+        path = self.address.known_hosts_path
+        with self.lock:
+            os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+            with open(path, "a") as handle:
+                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        log.warning("TRUST ON FIRST USE: %s (%s) presented an unknown %s host key %s; recorded it as %r "
+                    "in %s. Check this fingerprint against the host's console before trusting it further.",
+                    self.address.name, self.address.describe(), key.get_name(), fingerprint(key), hostname, path)
+
+
+# ---------------------------------------------------------------- the pool
+
+
+class SshPool:
+    """Thread-safe: one SSH connection per ``HostAddress``, concurrent channels on it."""
+
+    def __init__(self, *, connect_timeout: float = 10.0, command_timeout: float = 600.0, retries: int = 4,
+                 max_channels: int = 8, trust_on_first_use: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.retries = retries
+        self.max_channels = max_channels
+        self.trust_on_first_use = trust_on_first_use
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._known_hosts_lock = threading.Lock()
+        self._clients: dict[HostAddress, paramiko.SSHClient] = {}
+        self._host_locks: dict[HostAddress, threading.Lock] = {}
+        self._channels: dict[HostAddress, threading.BoundedSemaphore] = {}
+
+    def __enter__(self) -> SshPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- public API
+
+    @overload
+    def run(self, address: HostAddress, action: Script, *, stdin: None = None,
+            timeout: float | None = None, check: bool = True) -> ScriptResult: ...
+
+    @overload
+    def run(self, address: HostAddress, action: Command, *, stdin: bytes | Secret | BinaryIO | None = None,
+            timeout: float | None = None, check: bool = True) -> CommandResult: ...
+
+    def run(self, address, action, *, stdin=None, timeout=None, check=True):
+        """Run a Command (stdin: bytes, a Secret or a binary file-like) or a Script in one round trip.
+
+        With ``check``, a non-zero exit raises ``CommandFailed`` with the masked command and the
+        tail of the host's output; ``timeout`` bounds the whole command (default ``command_timeout``).
+        """
+        if action.has_secret_argv:
+            raise ValueError(f"refusing to put a secret on {address.name}'s command line (ps shows it): "
+                             f"{action.masked() if isinstance(action, Command) else action.summary()}; "
+                             "send it as stdin (iacorch.command.write_secret_file)")
+        if isinstance(action, Script):
+            if stdin is not None:
+                raise ValueError("a Script takes no stdin")
+            status, out, err, _ = self._exec(address, action.render(), action.summary(), None, timeout,
+                                             action.secrets)
+            result = action.parse(out, err, status)
+            if check and not result.ok:
+                step = result.failed
+                raise self._failed(address, step.command, step.exit_status, step.stdout, step.stderr,
+                                   action.secrets)
+            return result
+        if stdin is None:
+            stdin = action.stdin
+        secrets = action.secrets + ((stdin,) if isinstance(stdin, Secret) else ())
+        status, out, err, duration = self._exec(address, action.render(), action.masked(), stdin, timeout, secrets)
+        result = CommandResult(address.name, action.masked(), status, mask_text(out.decode(errors="replace"), secrets),
+                               mask_text(err.decode(errors="replace"), secrets), duration)
+        if check and not result.ok:
+            raise self._failed(address, result.command, status, result.stdout, result.stderr, ())
+        return result
+
+    def upload(self, address: HostAddress, data: bytes, path: str, mode: int = 0o644,
+               timeout: float | None = None) -> None:
+        """Write ``data`` to ``path`` on the host (atomically, parents created) with ``mode``."""
+        self.run(address, write_file(path, data, mode), timeout=timeout)
+
+    def put_secret(self, address: HostAddress, secret: Secret, path: str | None = None) -> str:
+        """Store a secret in a 0600 file on the host's tmpfs, through stdin. Returns the path."""
+        command = write_secret_file(secret, path)
+        self.run(address, command)
+        return command.argv[-1]
+
+    def stream(self, address: HostAddress, command: Command, source: BinaryIO,
+               timeout: float | None = None, check: bool = True) -> CommandResult:
+        """Feed a file-like (e.g. ``docker save``'s stdout) into a remote command's stdin in chunks."""
+        return self.run(address, command, stdin=source, timeout=timeout, check=check)
+
+    def wait_ready(self, address: HostAddress, timeout: float = 60.0) -> float:
+        """Wait until an SSH login on the host works (a real handshake, not a TCP connect).
+
+        Returns the seconds waited. Host key and auth failures are raised at once.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        while True:
+            try:
+                self.run(address, Command.of("true"), timeout=max(1.0, deadline - time.monotonic()))
+                return time.monotonic() - started
+            except HostUnreachable as error:
+                if time.monotonic() >= deadline:
+                    raise HostUnreachable(f"not ready after {timeout:.0f}s: {error.message}", where=address.name,
+                                          hint=error.hint) from None
+                self._sleep(0.2)
+
+    def forget(self, address: HostAddress) -> None:
+        """Close the connection to one host (the next call reconnects)."""
+        with self._lock:
+            client = self._clients.pop(address, None)
+        if client:
+            client.close()
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    # ---------------------------------------------------------------- connections
+
+    def _host_lock(self, address: HostAddress) -> threading.Lock:
+        with self._lock:
+            self._channels.setdefault(address, threading.BoundedSemaphore(self.max_channels))
+            return self._host_locks.setdefault(address, threading.Lock())
+
+    def _client(self, address: HostAddress) -> paramiko.SSHClient:
+        with self._host_lock(address):
+            client = self._clients.get(address)
+            if self._connected(address):
+                return client
+            if client is not None:
+                client.close()
+            client = self._dial_with_retries(address)
+            with self._lock:
+                self._clients[address] = client
+            return client
+
+    def _dial_with_retries(self, address: HostAddress) -> paramiko.SSHClient:
+        delay = 0.25
+        for attempt in range(1, self.retries + 1):
+            try:
+                return self._dial(address)
+            except HostUnreachable as error:
+                if attempt == self.retries:
+                    raise
+                log.debug("%s: %s; retry %d/%d in %.2fs", address.name, error.message, attempt,
+                          self.retries - 1, delay)
+                self._sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def _dial(self, address: HostAddress) -> paramiko.SSHClient:
+        key = self._load_key(address)
+        sock = self._open_socket(address)
+        client = paramiko.SSHClient()
+        path = address.known_hosts_path
+        if os.path.exists(path):
+            try:
+                client.get_host_keys().load(path)
+            except (OSError, paramiko.SSHException) as error:
+                sock.close()
+                raise HostError(f"cannot read known_hosts file {path}: {error}", where=address.name,
+                                hint="fix or remove the malformed line") from None
+        client.set_missing_host_key_policy(_RecordNewHostKey(address, self._known_hosts_lock)
+                                           if self.trust_on_first_use else _RefuseUnknownHostKey())
+        lookup = address.known_hosts_name
+        try:
+            client.connect(lookup, port=22, username=address.user, pkey=key, sock=sock,
+                           timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
+                           auth_timeout=self.connect_timeout, allow_agent=False, look_for_keys=False)
+            return client
+        except BaseException as error:
+            client.close()
+            sock.close()
+            raise self._connect_error(address, error) from None
+
+    def _open_socket(self, address: HostAddress):
+        if address.jump is None:
+            try:
+                return socket.create_connection((address.host, address.port), timeout=self.connect_timeout)
+            except socket.gaierror as error:
+                raise HostError(f"cannot resolve {address.host!r}: {error.strerror}", where=address.name,
+                                hint="check the host name in the stack or inventory") from None
+            except OSError as error:
+                raise self._connect_error(address, error) from None
+        try:
+            bastion = self._client(address.jump).get_transport()
+        except HostError as error:
+            raise type(error)(f"bastion {address.jump.name} failed: {error.message}", where=address.name,
+                              hint=error.hint) from None
+        try:
+            return bastion.open_channel("direct-tcpip", (address.host, address.port), ("127.0.0.1", 0),
+                                        timeout=self.connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            reason = getattr(error, "text", None) or str(error) or type(error).__name__
+            raise HostUnreachable(f"bastion {address.jump.name} could not open a connection to "
+                                  f"{address.host}:{address.port}: {reason}", where=address.name,
+                                  hint="check that the host is up and its sshd listens, and that the "
+                                       "bastion can reach it") from None
+
+    def _load_key(self, address: HostAddress) -> paramiko.PKey | None:
+        if address.key_path is None:
+            return None
+        path = os.path.expanduser(address.key_path)
+        try:
+            return paramiko.PKey.from_path(path)
+        except FileNotFoundError:
+            raise HostError(f"SSH key file {path} does not exist", where=address.name,
+                            hint="set the right key path (launch template ssh.key) or create the key") from None
+        except paramiko.PasswordRequiredException:
+            raise HostError(f"SSH key {path} is protected by a passphrase", where=address.name,
+                            hint="use an unencrypted deploy key for automation") from None
+        except (paramiko.SSHException, ValueError, OSError) as error:
+            raise HostError(f"cannot read SSH key {path}: {error}", where=address.name,
+                            hint="use an OpenSSH ed25519 or RSA private key file") from None
+
+    def _connect_error(self, address: HostAddress, error: BaseException) -> HostError:
+        where, target = address.name, address.describe()
+        if isinstance(error, HostError):
+            return error
+        if isinstance(error, paramiko.BadHostKeyException):
+            return HostError(
+                f"host key mismatch for {target}: known_hosts entry {address.known_hosts_name!r} expects "
+                f"{error.expected_key.get_name()} {fingerprint(error.expected_key)}, the host presented "
+                f"{error.key.get_name()} {fingerprint(error.key)}; refusing to connect", where=where,
+                hint=f"if the host was rebuilt, check the new fingerprint on its console, then replace its line: "
+                     f"ssh-keygen -R '{address.known_hosts_name}' -f {address.known_hosts_path}; "
+                     "otherwise someone may be intercepting the connection")
+        if isinstance(error, _UnknownHostKey):
+            return HostError(
+                f"unknown host key for {target}: {address.known_hosts_name!r} is not in "
+                f"{address.known_hosts_path}; it presented {error.key.get_name()} {fingerprint(error.key)}; "
+                "refusing to connect", where=where,
+                hint="add the host's key to that known_hosts file after checking the fingerprint, "
+                     "or allow trust on first use explicitly")
+        if isinstance(error, paramiko.AuthenticationException):
+            return HostError(f"{target} refused authentication for user {address.user!r} with key "
+                             f"{address.key_path or '(none)'}", where=where,
+                             hint="check that the key's public half is in the user's authorized_keys "
+                                  "and that the user name is right")
+        reason = {ConnectionRefusedError: "connection refused", ConnectionResetError: "connection reset",
+                  EOFError: "connection closed during the SSH handshake"}.get(type(error))
+        if reason is None and isinstance(error, socket.timeout | TimeoutError):
+            reason = f"no answer within {self.connect_timeout:.0f}s"
+        if reason is None:
+            reason = str(error) or type(error).__name__
+        return HostUnreachable(f"cannot reach {target}: {reason}", where=where,
+                               hint="check that the host is running and sshd listens on that port "
+                                    "(a booting host answers after a few seconds)")
+
+    # ---------------------------------------------------------------- running
+
+    def _connected(self, address: HostAddress) -> bool:
+        with self._lock:
+            client = self._clients.get(address)
+        transport = client.get_transport() if client else None
+        return transport is not None and transport.is_active()
+
+    def _open_channel(self, address: HostAddress) -> paramiko.Channel:
+        for attempt in (1, 2):
+            client = self._client(address)
+            try:
+                return client.get_transport().open_session(timeout=self.connect_timeout)
+            except (paramiko.SSHException, OSError, EOFError, AttributeError) as error:
+                self.forget(address)  # a dead connection: nothing ran yet, so reconnecting is safe
+                if attempt == 2:
+                    raise HostUnreachable(f"cannot open a session on {address.describe()}: {error}",
+                                          where=address.name, hint="check the host's sshd (MaxSessions, load)")
+        raise AssertionError("unreachable")
+
+    def _exec(self, address: HostAddress, program: str, masked: str, stdin, timeout: float | None,
+              secrets: tuple[Secret, ...]) -> tuple[int, bytes, bytes, float]:
+        timeout = timeout or self.command_timeout
+        log.debug("%s: $ %s", address.name, mask_text(masked, secrets))
+        self._host_lock(address)
+        with self._channels[address]:
+            channel = self._open_channel(address)
+            started = time.monotonic()
+            writer = None
+            try:
+                channel.exec_command(program)
+                if stdin is None:
+                    channel.shutdown_write()
+                else:
+                    writer = _StdinWriter(channel, stdin)
+                    writer.start()
+                status, out, err = _collect(channel, started + timeout)
+            except TimeoutError:
+                raise HostError(f"timed out after {timeout:.0f}s: {mask_text(masked, secrets)}", where=address.name,
+                                hint="the command may still be running on the host; raise the timeout "
+                                     "or look at the host") from None
+            except (paramiko.SSHException, OSError, EOFError) as error:
+                self.forget(address)
+                raise HostUnreachable(f"connection to {address.describe()} lost while running "
+                                      f"{mask_text(masked, secrets)}: {error}; it may or may not have finished",
+                                      where=address.name, hint="check the host, then retry") from None
+            finally:
+                channel.close()
+                if writer is not None:
+                    writer.join(timeout=5)
+            duration = time.monotonic() - started
+        if status == -1 and not self._connected(address):
+            self.forget(address)
+            raise HostUnreachable(f"connection to {address.describe()} lost while running "
+                                  f"{mask_text(masked, secrets)}; it may or may not have finished",
+                                  where=address.name, hint="check the host, then retry")
+        if writer is not None and writer.error is not None and status == 0:
+            raise HostError(f"sending stdin failed: {writer.error}", where=address.name)
+        log.debug("%s: exit %d in %.3fs", address.name, status, duration)
+        return status, out, err, duration
+
+    def _failed(self, address: HostAddress, command: str, status: int | None, stdout: str, stderr: str,
+                secrets: tuple[Secret, ...]) -> CommandFailed:
+        stdout, stderr = mask_text(stdout, secrets), mask_text(stderr, secrets)
+        parts = [f"{label}:\n{_tail(text)}" for label, text in (("stdout", stdout), ("stderr", stderr)) if text.strip()]
+        what = "did not finish" if status is None else f"failed with exit status {status}"
+        return CommandFailed(f"command {what}: {mask_text(command, secrets)}", where=address.name,
+                             details="\n".join(parts) or None, exit_status=status, stdout=stdout, stderr=stderr,
+                             hint="read the host's output above")
+
+
+class _StdinWriter(threading.Thread):
+    """Pumps bytes, a Secret or a file-like into a channel in chunks, then sends EOF."""
+
+    def __init__(self, channel: paramiko.Channel, source) -> None:
+        super().__init__(daemon=True, name="ssh-stdin")
+        self.channel, self.source, self.error = channel, source, None
+
+    def run(self) -> None:
+        try:
+            if isinstance(self.source, Secret):
+                self.channel.sendall(self.source.reveal_bytes())
+            elif isinstance(self.source, bytes | bytearray | memoryview):
+                self.channel.sendall(bytes(self.source))
+            else:
+                while chunk := self.source.read(CHUNK):
+                    self.channel.sendall(chunk)
+            self.channel.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            self.error = error  # the remote stopped reading; its exit status tells why
+
+
+def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, bytes, bytes]:
+    out, err = bytearray(), bytearray()
+    while True:
+        while channel.recv_ready():
+            out += channel.recv(CHUNK)
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(CHUNK)
+        finished = channel.closed or (channel.eof_received and channel.exit_status_ready())
+        if finished and not channel.recv_ready() and not channel.recv_stderr_ready():
+            return channel.recv_exit_status(), bytes(out), bytes(err)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        select.select([channel], [], [], min(remaining, 1.0))

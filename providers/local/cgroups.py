@@ -1,0 +1,47 @@
+"""Finding cgroup directories that removed containers left behind on this machine.
+
+Nested dockerd (Docker inside a VM container) creates ``/sys/fs/cgroup/*/docker/<id>``
+next to the VM's own; removing a VM with nested containers still running leaves them
+behind, empty. ``LocalMachines.remove`` stops nested containers first and returns the
+ids involved, so callers (and tests) can check that none remain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+_PATTERNS = ("*/docker/{id}", "*/system.slice/docker-{id}.scope", "docker/{id}", "system.slice/docker-{id}.scope")
+
+
+def leaked_cgroup_dirs(container_ids: Iterable[str], root: Path = CGROUP_ROOT) -> list[Path]:
+    """The cgroup directories still present for containers that should be gone."""
+    found: set[Path] = set()
+    for container_id in container_ids:
+        if not container_id or "/" in container_id or "*" in container_id:
+            continue
+        for pattern in _PATTERNS:
+            found.update(path for path in root.glob(pattern.format(id=container_id)) if path.is_dir())
+    return sorted(found)
+
+
+def empty_docker_cgroups(live_ids: Iterable[str], root: Path = CGROUP_ROOT) -> list[Path]:
+    """Directories under ``*/docker/`` with no process that belong to no live container.
+
+    A machine-wide view, for diagnosis: other users' running nested containers are
+    not reported (they have processes), but a leak from anyone is.
+    """
+    live = set(live_ids)
+    stray = []
+    for path in root.glob("*/docker/*"):
+        if not path.is_dir() or path.name in live or len(path.name) != 64:
+            continue
+        procs = path / "cgroup.procs"
+        try:
+            if procs.exists() and not procs.read_text().strip():
+                stray.append(path)
+        except OSError:
+            continue
+    return sorted(stray)
