@@ -1,0 +1,227 @@
+"""plan(Stack, Observed) -> Plan. Pure: no I/O, no clock, no SDK.
+
+The provider's model translates the stack into desired resources; this module
+decides how many instances each group has, diffs desired against observed
+field by field, propagates replacements to what refers to them, orders rolling
+replacements and records dependency edges.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable, Mapping
+
+from iacorch.plan import Action, Change, FieldChange, Plan
+from iacorch.resources import KindSpec, Observed, ObservedResource, ProviderModel, Resource, references
+from iacorch.stack.model import Stack
+
+_INSTANCE = re.compile(r"^group\.(?P<group>[a-z0-9-]+)\[(?P<index>\d+)\]$")
+
+
+def instance_address(group: str, index: int) -> str:
+    return f"group.{group}[{index}]"
+
+
+def parse_instance_address(address: str) -> tuple[str, int] | None:
+    m = _INSTANCE.match(address)
+    return (m.group("group"), int(m.group("index"))) if m else None
+
+
+def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: bool = False,
+         extra: Iterable[Resource] = (), kinds: Mapping[str, KindSpec] | None = None,
+         source: Mapping[str, Any] | None = None) -> Plan:
+    """Compute the changes that make ``observed`` match ``stack`` (or nothing, for destroy).
+
+    ``extra`` are desired resources from other layers (hosts, services, load
+    balancers) with their ``kinds``; they go through the same diff.
+    """
+    all_kinds = {**model.kinds, **(kinds or {})}
+    notes: list[str] = []
+    desired: list[Resource] = []
+    if not destroy:
+        desired = list(model.infrastructure(stack))
+        for gname, group in stack.groups.items():
+            indices, note = group_indices(gname, group, observed)
+            if note:
+                notes.append(note)
+            desired.extend(model.instance(stack, gname, i) for i in indices)
+        desired.extend(extra)
+    changes = _diff_all(desired, observed, all_kinds)
+    changes = _propagate_replacements(changes, desired, all_kinds)
+    changes = _order(changes, desired, observed, stack, notes)
+    return Plan(stack=stack.stack, provider=stack.provider_kind, changes=tuple(changes),
+                observed_fingerprint=observed.fingerprint(), notes=tuple(notes), destroy=destroy,
+                source=dict(source or {}))
+
+
+def group_indices(name: str, group: Any, observed: Observed) -> tuple[list[int], str | None]:
+    """Which instance indices the group should have.
+
+    Existing indices are kept (lowest first) and gaps are filled from the
+    bottom, so a replacement keeps its address and subnet. With autoscaling
+    on, a count between min and max belongs to the control loop and is kept.
+    """
+    existing = sorted(idx for addr in observed.resources
+                      if (parsed := parse_instance_address(addr)) and parsed[0] == name
+                      for idx in [parsed[1]])
+    size = group.size
+    note = None
+    if group.autoscale is not None and group.autoscale.enabled and existing:
+        count = min(max(len(existing), size.min), size.max)
+        note = f"group.{name}: autoscaled: {count} ({size.min}..{size.max})"
+    else:
+        count = size.target
+    keep = existing[:count]
+    free = (i for i in range(count + len(existing) + 1) if i not in set(keep))
+    while len(keep) < count:
+        keep.append(next(free))
+    return sorted(keep), note
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def diff(want: Resource, have: ObservedResource | None, spec: KindSpec) -> Change:
+    common = dict(address=want.address, kind=want.kind, after=dict(want.attrs), deps=want.deps,
+                  create_before_destroy=spec.create_before_destroy)
+    if have is None:
+        fields = tuple(FieldChange(k, None, v) for k, v in want.attrs.items())
+        return Change(action=Action.CREATE, fields=fields, reason="not found, will be created", **common)
+    fields = []
+    for name in want.attrs:  # only what we manage; an attribute we leave unset is not drift
+        before, after = have.attrs.get(name), want.attrs.get(name)
+        if name in spec.set_fields:
+            b = {_canonical(x): x for x in before or []}
+            a = {_canonical(x): x for x in after or []}
+            if b.keys() == a.keys():
+                continue
+            fields.append(FieldChange(name, before, after, name in spec.replace_fields,
+                                      added=tuple(a[k] for k in sorted(a.keys() - b.keys())),
+                                      removed=tuple(b[k] for k in sorted(b.keys() - a.keys()))))
+        elif _canonical(before) != _canonical(after):
+            fields.append(FieldChange(name, before, after, name in spec.replace_fields))
+    common.update(before=dict(have.attrs), id=have.id, old_deps=have.deps)
+    if not fields:
+        return Change(action=Action.NOOP, **common)
+    forced = [f.name for f in fields if f.forces_replace]
+    if forced:
+        return Change(action=Action.REPLACE, fields=tuple(fields),
+                      reason=f"{', '.join(forced)} changed, which forces replacement", **common)
+    return Change(action=Action.UPDATE, fields=tuple(fields),
+                  reason=f"{', '.join(f.name for f in fields)} changed", **common)
+
+
+def _diff_all(desired: list[Resource], observed: Observed, kinds: Mapping[str, KindSpec]) -> list[Change]:
+    changes = []
+    wanted = set()
+    for res in desired:
+        wanted.add(res.address)
+        have = observed.resources.get(res.address)
+        if have is not None and have.kind != res.kind:
+            changes.append(Change(address=res.address, kind=have.kind, action=Action.DELETE,
+                                  before=dict(have.attrs), id=have.id, old_deps=have.deps,
+                                  reason=f"was a {have.kind}, now a {res.kind}"))
+            have = None
+        changes.append(diff(res, have, kinds[res.kind]))
+    for address, have in sorted(observed.resources.items()):
+        if address not in wanted:
+            changes.append(Change(address=address, kind=have.kind, action=Action.DELETE,
+                                  before=dict(have.attrs), id=have.id, old_deps=have.deps,
+                                  reason="no longer in the stack"))
+    return changes
+
+
+def _propagate_replacements(changes: list[Change], desired: list[Resource],
+                            kinds: Mapping[str, KindSpec]) -> list[Change]:
+    """A replaced resource gets a new id: whatever refers to it must follow.
+
+    A reference in a field that forces replacement replaces the referrer;
+    otherwise the referrer is updated to point at the new resource. A
+    replacement that must destroy first makes its dependents destroy first too.
+    """
+    by_addr = {c.address: i for i, c in enumerate(changes) if c.action is not Action.DELETE}
+    desired_by_addr = {r.address: r for r in desired}
+    destroy_first = {c.address for c in changes
+                     if c.action is Action.REPLACE and not c.create_before_destroy}
+    replaced = {c.address for c in changes if c.action is Action.REPLACE}
+    progress = True
+    while progress:
+        progress = False
+        for address, i in by_addr.items():
+            change = changes[i]
+            res = desired_by_addr.get(address)
+            if res is None or change.action is Action.CREATE:
+                continue
+            hit = replaced.intersection(res.deps)
+            if not hit:
+                continue
+            spec = kinds[res.kind]
+            names = references(res.attrs, hit)
+            via = ", ".join(sorted(hit))
+            if change.action is not Action.REPLACE and names & spec.replace_fields:
+                extra = tuple(FieldChange(n, res.attrs[n], res.attrs[n], True) for n in sorted(names)
+                              if n not in {f.name for f in change.fields})
+                change = change.with_(action=Action.REPLACE, fields=change.fields + extra,
+                                      reason=f"{via} is replaced, which forces replacement")
+                replaced.add(address)
+                progress = True
+            elif change.action is Action.NOOP:
+                extra = tuple(FieldChange(n, res.attrs[n], res.attrs[n]) for n in sorted(names))
+                change = change.with_(action=Action.UPDATE, fields=extra,
+                                      reason=f"{via} is replaced; will point at the new one")
+                progress = True
+            if change.action is Action.REPLACE and change.create_before_destroy and hit & destroy_first:
+                change = change.with_(create_before_destroy=False,
+                                      reason=change.reason + f"; destroyed first because {via} is")
+                destroy_first.add(address)
+                progress = True
+            changes[i] = change
+    return changes
+
+
+def _order(changes: list[Change], desired: list[Resource], observed: Observed, stack: Stack,
+           notes: list[str]) -> list[Change]:
+    """Dependency edges, and batches for rolling instance replacement."""
+    acting = {c.address: c for c in changes if c.action is not Action.NOOP}
+    dependents: dict[str, set[str]] = {}
+    for res in observed.resources.values():
+        for dep in res.deps:
+            dependents.setdefault(dep, set()).add(res.address)
+    rolling = _rolling_batches(changes, stack, notes)
+    out = []
+    for c in changes:
+        if c.action is Action.NOOP:
+            out.append(c)
+            continue
+        after = {d for d in c.deps if d in acting and acting[d].action is not Action.DELETE}
+        if c.action in (Action.DELETE, Action.REPLACE):
+            after |= {d for d in dependents.get(c.address, ()) if d in acting and d != c.address
+                      and acting[d].action in (Action.DELETE, Action.REPLACE, Action.UPDATE)}
+        out.append(c.with_(depends_on=tuple(sorted(after)), batch=rolling.get(c.address, c.batch)))
+    return out
+
+
+def _rolling_batches(changes: list[Change], stack: Stack, notes: list[str]) -> dict[str, int]:
+    batches: dict[str, int] = {}
+    per_group: dict[str, list[tuple[int, Change]]] = {}
+    for c in changes:
+        parsed = parse_instance_address(c.address)
+        if parsed and c.action is Action.REPLACE:
+            per_group.setdefault(parsed[0], []).append((parsed[1], c))
+    for gname, items in sorted(per_group.items()):
+        group = stack.groups.get(gname)
+        surge = group.max_surge if group else 1
+        items.sort(key=lambda t: t[0])
+        for n, (_, c) in enumerate(items):
+            batches[c.address] = n // surge + 1
+        cbd = all(c.create_before_destroy for _, c in items)
+        minimum = group.size.min if group else 0
+        if cbd:
+            notes.append(f"group.{gname}: rolling replace of {len(items)} instance(s), {surge} at a time, "
+                         f"each new instance up before an old one goes; never below min {minimum}")
+        else:
+            notes.append(f"group.{gname}: {len(items)} instance(s) must be destroyed before they are "
+                         f"recreated, {surge} at a time; capacity drops below min {minimum} meanwhile")
+    return batches

@@ -1,0 +1,122 @@
+"""What the planner compares: desired resources (from the stack, via a
+provider's pure model) and observed resources (found by ownership tags).
+
+Attributes are plain JSON data. References to other resources are written as
+their addresses (``"subnet.public-a"``), never as cloud ids, so a plan reads
+the same before and after anything exists; ids are resolved at apply time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Protocol
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How the planner treats one kind of resource.
+
+    ``replace_fields`` force a replacement when they change; other changed
+    fields are updated in place. ``set_fields`` hold lists compared as sets
+    (security group rules, route table associations) and are shown item by item.
+    ``create_before_destroy`` says how a replacement is ordered.
+    """
+
+    kind: str
+    replace_fields: frozenset[str] = frozenset()
+    set_fields: frozenset[str] = frozenset()
+    create_before_destroy: bool = False
+    label: str = ""  # what people call it, e.g. "EC2 instance"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A desired resource."""
+
+    address: str
+    kind: str
+    attrs: Mapping[str, Any]
+    deps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ObservedResource:
+    """A resource that exists and carries our tags."""
+
+    address: str
+    kind: str
+    id: str
+    attrs: Mapping[str, Any]
+    deps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything observed for one stack, keyed by address."""
+
+    stack: str
+    provider: str
+    resources: Mapping[str, ObservedResource] = field(default_factory=dict)
+    hosts: Mapping[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything the planner reads changes."""
+        body = {
+            "resources": {a: {"id": r.id, "kind": r.kind, "attrs": r.attrs, "deps": list(r.deps)}
+                          for a, r in sorted(self.resources.items())},
+            "hosts": self.hosts,
+        }
+        return digest(body)
+
+    def of_kind(self, kind: str) -> list[ObservedResource]:
+        return [r for r in self.resources.values() if r.kind == kind]
+
+
+def digest(data: Any, length: int = 16) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    raise TypeError(f"not JSON data: {type(value).__name__}")
+
+
+def references(attrs: Mapping[str, Any], addresses: Iterable[str]) -> set[str]:
+    """Which attribute names refer to any of ``addresses``."""
+    wanted = set(addresses)
+    found: set[str] = set()
+    for name, value in attrs.items():
+        if _mentions(value, wanted):
+            found.add(name)
+    return found
+
+
+def _mentions(value: Any, wanted: set[str]) -> bool:
+    if isinstance(value, str):
+        return value in wanted
+    if isinstance(value, Mapping):
+        return any(_mentions(v, wanted) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_mentions(v, wanted) for v in value)
+    return False
+
+
+class ProviderModel(Protocol):
+    """The pure half of a provider: stack -> desired resources. No SDK, no I/O."""
+
+    name: str
+    kinds: Mapping[str, KindSpec]
+
+    def infrastructure(self, stack: Any) -> list[Resource]:
+        """Every desired resource except group instances."""
+
+    def instance(self, stack: Any, group: str, index: int) -> Resource:
+        """The desired instance ``group.<group>[index]``."""

@@ -1,0 +1,174 @@
+"""Checks that need the whole stack: references between sections, CIDR
+containment and overlap, files that must exist, and fields that only one
+provider understands. Each problem names file:line:col."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Iterable
+
+from iacorch.errors import StackError
+from iacorch.stack.diagnostics import format_path, suggest
+from iacorch.stack.model import Stack
+from iacorch.stack.source import Path, Source
+
+# launch template fields each provider understands; the rest are errors there
+_TEMPLATE_FIELDS = {
+    "aws": {"image", "instance_type", "disk_gb", "user_data", "ssh"},
+    "gcp": {"image", "machine_type", "disk_gb", "user_data", "ssh"},
+    "local": {"cpus", "memory", "ssh"},
+}
+_TEMPLATE_REQUIRED = {"aws": ("image", "instance_type"), "gcp": ("image", "machine_type"), "local": ()}
+
+
+class _Report:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.errors: list[StackError] = []
+
+    def add(self, path: Path, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        self.errors.append(StackError(f"{format_path(path)}: {message}",
+                                      where=self.source.where(path, key=key), hint=hint))
+
+    def ref(self, path: Path, what: str, name: str, defined: Iterable[str], section: str) -> None:
+        names = list(defined)
+        if name in names:
+            return
+        guess = suggest(name, names)
+        hint = f"did you mean '{guess}'?" if guess else (
+            f"defined {section}: {', '.join(sorted(names))}" if names else f"define it under {section}:")
+        self.add(path, f"{what} '{name}' is not defined", hint)
+
+
+def check(stack: Stack, source: Source, base_dir: str) -> list[StackError]:
+    report = _Report(source)
+    _references(stack, report)
+    _cidrs(stack, report)
+    _provider_fields(stack, source, report)
+    _files(stack, report, base_dir)
+    return report.errors
+
+
+def _references(stack: Stack, r: _Report) -> None:
+    subnets = stack.network.subnets if stack.network else {}
+    for gname, group in stack.groups.items():
+        r.ref(("groups", gname, "template"), "launch template", group.template, stack.launch_templates,
+              "launch_templates")
+        for i, sn in enumerate(group.subnets):
+            r.ref(("groups", gname, "subnets", i), "subnet", sn, subnets, "network.subnets")
+        for i, sg in enumerate(group.security_groups):
+            r.ref(("groups", gname, "security_groups", i), "security group", sg, stack.security_groups,
+                  "security_groups")
+    for sgname, sg in stack.security_groups.items():
+        for i, rule in enumerate(sg.ingress):
+            if rule.from_group:
+                r.ref(("security_groups", sgname, "ingress", i, "from_group"), "security group",
+                      rule.from_group, stack.security_groups, "security_groups")
+            if rule.protocol in ("icmp", "all") and rule.ports:
+                r.add(("security_groups", sgname, "ingress", i, "ports"),
+                      f"protocol {rule.protocol} takes no ports")
+    for sname, svc in stack.services.items():
+        r.ref(("services", sname, "group"), "group", svc.group, stack.groups, "groups")
+    for lname, lb in stack.load_balancers.items():
+        if lb.group is not None:
+            r.ref(("load_balancers", lname, "group"), "group", lb.group, stack.groups, "groups")
+        targets = [(("load_balancers", lname, "service"), lb.service)] if lb.service else []
+        targets += [(("load_balancers", lname, "routes", i, "service"), rt.service)
+                    for i, rt in enumerate(lb.routes)]
+        for path, name in targets:
+            r.ref(path, "service", name, stack.services, "services")
+            svc = stack.services.get(name)
+            if svc is not None and svc.port is None:
+                r.add(path, f"service '{name}' has no port to balance to",
+                      f"set services.{name}.port to the port the app listens on")
+    if stack.reconcile and stack.reconcile.on:
+        r.ref(("reconcile", "on"), "group", stack.reconcile.on, stack.groups, "groups")
+
+
+def _cidrs(stack: Stack, r: _Report) -> None:
+    if not stack.network:
+        return
+    vpc = ipaddress.ip_network(stack.network.vpc.cidr)
+    seen: list[tuple[str, ipaddress.IPv4Network]] = []
+    for name, subnet in stack.network.subnets.items():
+        net = ipaddress.ip_network(subnet.cidr)
+        path = ("network", "subnets", name, "cidr")
+        if not net.subnet_of(vpc):  # type: ignore[arg-type]
+            r.add(path, f"{net} is not inside the VPC {vpc}")
+            continue
+        for other_name, other in seen:
+            if net.overlaps(other):
+                r.add(path, f"{net} overlaps subnet '{other_name}' ({other})")
+        seen.append((name, net))
+
+
+def _provider_fields(stack: Stack, source: Source, r: _Report) -> None:
+    kind = stack.provider_kind
+    allowed = _TEMPLATE_FIELDS[kind]
+    for tname, tpl in stack.launch_templates.items():
+        given = tpl.model_fields_set
+        for field in sorted(given - allowed):
+            owners = [p for p, fields in _TEMPLATE_FIELDS.items() if field in fields]
+            r.add(("launch_templates", tname, field),
+                  f"'{field}' is not used by the {kind} provider (only by {', '.join(owners)})",
+                  _template_hint(kind), key=True)
+        for field in _TEMPLATE_REQUIRED[kind]:
+            if getattr(tpl, field) is None:
+                r.add(("launch_templates", tname), f"the {kind} provider needs '{field}'")
+    for lname, lb in stack.load_balancers.items():
+        if lb.kind == "aws-alb" and kind != "aws":
+            r.add(("load_balancers", lname, "kind"), f"kind aws-alb needs the aws provider, not {kind}")
+    subnets = stack.network.subnets if stack.network else {}
+    if kind == "gcp":
+        for sname, sn in subnets.items():
+            if sn.zone is not None:
+                r.add(("network", "subnets", sname, "zone"),
+                      "GCP subnetworks are regional and take no zone", "list zones in provider.gcp.zones",
+                      key=True)
+    if kind == "local":
+        if stack.security_groups:
+            r.add(("security_groups",), "the local provider has no security groups (VMs share one Docker "
+                  "network)", "remove security_groups for local stacks", key=True)
+        for sname, sn in subnets.items():
+            if sn.zone is not None or sn.public:
+                r.add(("network", "subnets", sname), "the local provider takes only a cidr for subnets")
+    if kind in ("aws", "gcp"):
+        for gname, group in stack.groups.items():
+            if not group.subnets:
+                r.add(("groups", gname), f"the {kind} provider needs at least one subnet for each group",
+                      "add subnets: [NAME] naming entries of network.subnets")
+        if stack.groups and not stack.network:
+            r.add(("groups",), f"the {kind} provider needs a network: section with a vpc and subnets",
+                  key=True)
+
+
+def _template_hint(kind: str) -> str:
+    return {
+        "aws": "aws templates take image (an AMI id) and instance_type",
+        "gcp": "gcp templates take image and machine_type",
+        "local": "local templates take cpus and memory; VMs use iacorch's Debian base image",
+    }[kind]
+
+
+def _files(stack: Stack, r: _Report, base_dir: str) -> None:
+    for tname, tpl in stack.launch_templates.items():
+        key = tpl.ssh.key
+        if key is not None:
+            path = resolve_path(key, base_dir)
+            if not os.path.isfile(path):
+                r.add(("launch_templates", tname, "ssh", "key"), f"no such private key file: {key}",
+                      "create one with ssh-keygen -t ed25519, or omit key to let iacorch generate one")
+    for sname, svc in stack.services.items():
+        if svc.build is not None:
+            d = resolve_path(svc.build, base_dir)
+            if not os.path.isfile(os.path.join(d, "Dockerfile")):
+                r.add(("services", sname, "build"), f"no Dockerfile in {svc.build} ({d})")
+    for lname, lb in stack.load_balancers.items():
+        if lb.tls is not None and not os.path.isfile(resolve_path(lb.tls.cert, base_dir)):
+            r.add(("load_balancers", lname, "tls", "cert"), f"no such certificate file: {lb.tls.cert}")
+
+
+def resolve_path(path: str, base_dir: str) -> str:
+    path = os.path.expanduser(path)
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base_dir, path))
