@@ -173,6 +173,25 @@ def mask_text(text: str, secrets: Iterable[Secret]) -> str:
     return text
 
 
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """One command's outcome on a host; outputs already masked."""
+
+    host: str
+    command: str  # masked
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
 # ---------------------------------------------------------------- scripts
 
 

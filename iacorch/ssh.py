@@ -12,8 +12,6 @@ only in masked form, and secret values are refused on a command line.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
 import select
@@ -22,11 +20,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, overload
+from typing import BinaryIO, Self, overload
 
 import paramiko
 
-from iacorch.command import Command, Script, ScriptResult, Secret, mask_text, write_file, write_secret_file
+from iacorch.command import (
+    Command,
+    CommandResult,
+    Script,
+    ScriptResult,
+    Secret,
+    mask_text,
+    write_file,
+    write_secret_file,
+)
 from iacorch.errors import HostError
 
 log = logging.getLogger("iacorch.ssh")
@@ -79,27 +86,10 @@ class HostAddress:
         return f"{self.user}@{self.host}:{self.port}{via}"
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    host: str
-    command: str  # masked
-    exit_status: int
-    stdout: str
-    stderr: str
-    duration: float
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """``SHA256:...`` as ``ssh-keygen -lf`` prints it."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
-
-
-def _tail(text: str, lines: int = TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def _tail(label: str, text: str) -> str:
+    lines = text.rstrip().splitlines()
+    shown = "\n".join("    " + line for line in lines[-TAIL_LINES:])
+    return f"  {label}{f' (last {TAIL_LINES} lines)' if len(lines) > TAIL_LINES else ''}:\n{shown}"
 
 
 # ---------------------------------------------------------------- host key policies
@@ -133,7 +123,7 @@ class _RecordNewHostKey(paramiko.MissingHostKeyPolicy):
         client.get_host_keys().add(hostname, key.get_name(), key)
         log.warning("TRUST ON FIRST USE: %s (%s) presented an unknown %s host key %s; recorded it as %r "
                     "in %s. Check this fingerprint against the host's console before trusting it further.",
-                    self.address.name, self.address.describe(), key.get_name(), fingerprint(key), hostname, path)
+                    self.address.name, self.address.describe(), key.get_name(), key.fingerprint, hostname, path)
 
 
 # ---------------------------------------------------------------- the pool
@@ -157,7 +147,7 @@ class SshPool:
         self._host_locks: dict[HostAddress, threading.Lock] = {}
         self._channels: dict[HostAddress, threading.BoundedSemaphore] = {}
 
-    def __enter__(self) -> SshPool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -302,8 +292,9 @@ class SshPool:
             client.connect(lookup, port=22, username=address.user, pkey=key, sock=sock,
                            timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
                            auth_timeout=self.connect_timeout, allow_agent=False, look_for_keys=False)
+            client.get_transport().set_keepalive(15)
             return client
-        except BaseException as error:
+        except (paramiko.SSHException, OSError, EOFError) as error:
             client.close()
             sock.close()
             raise self._connect_error(address, error) from None
@@ -311,11 +302,13 @@ class SshPool:
     def _open_socket(self, address: HostAddress):
         if address.jump is None:
             try:
-                return socket.create_connection((address.host, address.port), timeout=self.connect_timeout)
+                sock = socket.create_connection((address.host, address.port), timeout=self.connect_timeout)
+                _expect_banner(sock, self.connect_timeout)
+                return sock
             except socket.gaierror as error:
                 raise HostError(f"cannot resolve {address.host!r}: {error.strerror}", where=address.name,
                                 hint="check the host name in the stack or inventory") from None
-            except OSError as error:
+            except (OSError, EOFError) as error:
                 raise self._connect_error(address, error) from None
         try:
             bastion = self._client(address.jump).get_transport()
@@ -355,25 +348,25 @@ class SshPool:
         if isinstance(error, paramiko.BadHostKeyException):
             return HostError(
                 f"host key mismatch for {target}: known_hosts entry {address.known_hosts_name!r} expects "
-                f"{error.expected_key.get_name()} {fingerprint(error.expected_key)}, the host presented "
-                f"{error.key.get_name()} {fingerprint(error.key)}; refusing to connect", where=where,
+                f"{error.expected_key.get_name()} {error.expected_key.fingerprint}, the host presented "
+                f"{error.key.get_name()} {error.key.fingerprint}; refusing to connect", where=where,
                 hint=f"if the host was rebuilt, check the new fingerprint on its console, then replace its line: "
                      f"ssh-keygen -R '{address.known_hosts_name}' -f {address.known_hosts_path}; "
                      "otherwise someone may be intercepting the connection")
         if isinstance(error, _UnknownHostKey):
             return HostError(
                 f"unknown host key for {target}: {address.known_hosts_name!r} is not in "
-                f"{address.known_hosts_path}; it presented {error.key.get_name()} {fingerprint(error.key)}; "
+                f"{address.known_hosts_path}; it presented {error.key.get_name()} {error.key.fingerprint}; "
                 "refusing to connect", where=where,
-                hint="add the host's key to that known_hosts file after checking the fingerprint, "
-                     "or allow trust on first use explicitly")
+                hint="check the fingerprint on the host's console and add its key to that known_hosts file, "
+                     "or allow trust on first use explicitly (SshPool(trust_on_first_use=True))")
         if isinstance(error, paramiko.AuthenticationException):
             return HostError(f"{target} refused authentication for user {address.user!r} with key "
                              f"{address.key_path or '(none)'}", where=where,
                              hint="check that the key's public half is in the user's authorized_keys "
                                   "and that the user name is right")
         reason = {ConnectionRefusedError: "connection refused", ConnectionResetError: "connection reset",
-                  EOFError: "connection closed during the SSH handshake"}.get(type(error))
+                  EOFError: "it closed the connection before sshd answered"}.get(type(error))
         if reason is None and isinstance(error, socket.timeout | TimeoutError):
             reason = f"no answer within {self.connect_timeout:.0f}s"
         if reason is None:
@@ -446,7 +439,7 @@ class SshPool:
     def _failed(self, address: HostAddress, command: str, status: int | None, stdout: str, stderr: str,
                 secrets: tuple[Secret, ...]) -> CommandFailed:
         stdout, stderr = mask_text(stdout, secrets), mask_text(stderr, secrets)
-        parts = [f"{label}:\n{_tail(text)}" for label, text in (("stdout", stdout), ("stderr", stderr)) if text.strip()]
+        parts = [_tail(label, text) for label, text in (("stdout", stdout), ("stderr", stderr)) if text.strip()]
         what = "did not finish" if status is None else f"failed with exit status {status}"
         return CommandFailed(f"command {what}: {mask_text(command, secrets)}", where=address.name,
                              details="\n".join(parts) or None, exit_status=status, stdout=stdout, stderr=stderr,
@@ -458,20 +451,33 @@ class _StdinWriter(threading.Thread):
 
     def __init__(self, channel: paramiko.Channel, source) -> None:
         super().__init__(daemon=True, name="ssh-stdin")
-        self.channel, self.source, self.error = channel, source, None
+        self.channel, self.error = channel, None
+        self.source = source.reveal_bytes() if isinstance(source, Secret) else source
 
     def run(self) -> None:
         try:
-            if isinstance(self.source, Secret):
-                self.channel.sendall(self.source.reveal_bytes())
-            elif isinstance(self.source, bytes | bytearray | memoryview):
-                self.channel.sendall(bytes(self.source))
+            if isinstance(self.source, bytes | bytearray | memoryview):
+                self.channel.sendall(self.source)
             else:
                 while chunk := self.source.read(CHUNK):
                     self.channel.sendall(chunk)
             self.channel.shutdown_write()
         except (OSError, EOFError, paramiko.SSHException) as error:
             self.error = error  # the remote stopped reading; its exit status tells why
+
+
+def _expect_banner(sock: socket.socket, timeout: float) -> None:
+    """Peek for the server's first bytes: a port proxy (docker-proxy) accepts TCP and then
+    closes it while sshd is not listening yet. Seen here, that is a quiet, retried EOF."""
+    try:
+        ready, _, _ = select.select([sock], [], [], timeout)
+        if not ready:
+            raise TimeoutError
+        if not sock.recv(1, socket.MSG_PEEK):
+            raise EOFError
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, bytes, bytes]:

@@ -33,13 +33,17 @@ from iacorch.ssh import HostAddress, SshPool
 from providers.local.base_image import ensure_base_image
 from providers.local.cgroups import leaked_cgroup_dirs
 from providers.local.docker_cli import DockerCli
-from providers.local.machines import LABEL_KIND, LABEL_STACK, LocalMachines, VmSpec
+from providers.local.machines import LocalMachines, VmSpec
 from providers.local.ssh_keys import KeyPair, KnownHostsFile
 
 log = logging.getLogger("iacorch.testbed")
 
 LABEL_TESTBED = "iacorch.testbed"
-LABEL_PID = "iacorch.testbed.pid"
+LABEL_PID = "iacorch.testbed.pid"  # "<pid namespace>:<pid>" of the session that made it
+
+
+def _session_owner() -> str:
+    return f"{os.readlink('/proc/self/ns/pid')}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class VmTestbed:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL_TESTBED: self.prefix, LABEL_PID: str(os.getpid())}
+        return {LABEL_TESTBED: self.prefix, LABEL_PID: _session_owner()}
 
     def record(self, what: str, seconds: float) -> None:
         with self._lock:
@@ -189,11 +193,16 @@ class VmTestbed:
 
 
 def reap_orphans(machines: LocalMachines) -> list[str]:
-    """Remove testbed VMs, volumes and networks whose session process is gone (a crashed run)."""
-    reaped = []
+    """Remove testbed VMs, volumes and networks whose session process is gone (a crashed run).
 
-    def orphaned(pid: str | None) -> bool:
-        return bool(pid and pid.isdigit() and not Path(f"/proc/{pid}").exists())
+    Only sessions from our own pid namespace are judged; others sharing the engine are left alone.
+    """
+    reaped = []
+    namespace = _session_owner().rsplit(":", 1)[0]
+
+    def orphaned(owner: str | None) -> bool:
+        owner_namespace, _, pid = (owner or "").rpartition(":")
+        return owner_namespace == namespace and pid.isdigit() and not Path(f"/proc/{pid}").exists()
 
     for vm in machines.observe({LABEL_TESTBED: ""}):
         if orphaned(vm.labels.get(LABEL_PID)):
@@ -222,7 +231,7 @@ def open_testbed(workdir: Path) -> VmTestbed:
     image = ensure_base_image(docker)
     image_seconds = time.monotonic() - started
     network = f"{prefix}-net"
-    machines.ensure_network(network, prefix, labels={LABEL_TESTBED: prefix, LABEL_PID: str(os.getpid())})
+    machines.ensure_network(network, prefix, labels={LABEL_TESTBED: prefix, LABEL_PID: _session_owner()})
     client_key = KeyPair.generate(f"{prefix}-client").write_private(workdir / "id_ed25519")
     testbed = VmTestbed(workdir=workdir, prefix=prefix, machines=machines, image=image, network=network,
                         client_key=client_key, known_hosts=workdir / "known_hosts",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import subprocess
 import threading
 import time
@@ -95,19 +96,14 @@ class _Generated(io.RawIOBase):
     """``size`` pseudo-random bytes produced on demand, never held in memory at once."""
 
     def __init__(self, size: int) -> None:
-        self.remaining, self.counter, self.digest = size, 0, hashlib.sha256()
+        self.remaining, self.random, self.digest = size, random.Random(size), hashlib.sha256()
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        size = min(self.remaining, 1 << 20 if size < 0 else size)
-        chunk = b""
-        while len(chunk) < size:
-            chunk += hashlib.sha512(self.counter.to_bytes(8, "big")).digest()
-            self.counter += 1
-        chunk = chunk[:size]
-        self.remaining -= size
+        chunk = self.random.randbytes(min(self.remaining, 1 << 20 if size < 0 else size))
+        self.remaining -= len(chunk)
         self.digest.update(chunk)
         return chunk
 
