@@ -1,0 +1,9 @@
+"""Wall-clock timestamps in the RFC 3339 form the API writes (creationTimestamp, insertTime...)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
