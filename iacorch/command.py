@@ -20,7 +20,10 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from iacorch.errors import HostError
+
 MASK = "***"
+TAIL_LINES = 20
 SECRET_DIR = "/run/iacorch/secrets"
 
 
@@ -176,6 +179,23 @@ def mask_text(text: str, secrets: Iterable[Secret]) -> str:
 # ---------------------------------------------------------------- results
 
 
+class CommandFailed(HostError):
+    """A command ran on a host and exited non-zero (or never finished); outputs are kept, masked."""
+
+    def __init__(self, where: str, command: str, exit_status: int | None, stdout: str, stderr: str) -> None:
+        parts = [_tail(label, text) for label, text in (("stdout", stdout), ("stderr", stderr)) if text.strip()]
+        what = "did not finish" if exit_status is None else f"failed with exit status {exit_status}"
+        super().__init__(f"command {what}: {command}", where=where, details="\n".join(parts) or None,
+                         hint="read the host's output above")
+        self.command, self.exit_status, self.stdout, self.stderr = command, exit_status, stdout, stderr
+
+
+def _tail(label: str, text: str) -> str:
+    lines = text.rstrip().splitlines()
+    shown = "\n".join("    " + line for line in lines[-TAIL_LINES:])
+    return f"  {label}{f' (last {TAIL_LINES} lines)' if len(lines) > TAIL_LINES else ''}:\n{shown}"
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """One command's outcome on a host; outputs already masked."""
@@ -190,6 +210,12 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+    def check(self) -> CommandResult:
+        """Return self, or raise ``CommandFailed`` naming the host, the command and the output's tail."""
+        if not self.ok:
+            raise CommandFailed(self.host, self.command, self.exit_status, self.stdout, self.stderr)
+        return self
 
 
 # ---------------------------------------------------------------- scripts
@@ -231,6 +257,16 @@ class ScriptResult:
 
     def __getitem__(self, index: int) -> StepResult:
         return self.steps[index]
+
+    def check(self, host: str) -> ScriptResult:
+        """Return self, or raise ``CommandFailed`` for the first step that failed or did not finish."""
+        step = self.failed
+        if step is not None:
+            raise CommandFailed(host, step.command, step.exit_status, step.stdout, step.stderr)
+        if self.exit_status != 0:
+            raise CommandFailed(host, "(after the last step)", self.exit_status, self.leftover_stdout,
+                                self.leftover_stderr)
+        return self
 
 
 _MARK = re.compile(rb"\n@@iacorch-step ([0-9a-f]+) (\d+) (\d+)@@\n")

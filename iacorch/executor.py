@@ -1,9 +1,6 @@
 """apply(Plan) -> events: walk the plan's dependency graph with bounded parallelism.
 
-A REPLACE becomes two steps (create and delete) ordered by the resource's
-replacement strategy. Deletes wait for everything that still refers to the
-old resource. Rolling batches wait for the previous batch of their group.
-A failed step skips only what depends on it; independent work goes on, and
+The order comes from iacorch.dag. A failed step skips only what depends on it; independent work goes on, and
 the error names the address. Steps are idempotent, so rerunning apply after
 a failure or a crash converges.
 """
@@ -17,7 +14,8 @@ from typing import Callable
 
 from iacorch.errors import IacorchError
 from iacorch.plan import Action, Plan
-from iacorch.planner import parse_instance_address
+from iacorch.dag import graph, steps_of
+from iacorch.planner import group_of
 from iacorch.provider import IdMap, Step
 from iacorch.report import Reporter
 
@@ -36,88 +34,9 @@ class Outcome:
         return not self.failed and not self.skipped
 
 
-def steps_of(plan: Plan) -> dict[Key, Step]:
-    steps: dict[Key, Step] = {}
-    for c in plan.actionable:
-        if c.action is Action.CREATE:
-            ops = ["create"]
-        elif c.action is Action.UPDATE:
-            ops = ["update"]
-        elif c.action is Action.DELETE:
-            ops = ["delete"]
-        else:
-            ops = ["create", "delete"]
-        for op in ops:
-            step = Step(op, c)  # type: ignore[arg-type]
-            steps[step.key] = step
-    return steps
-
-
-def graph(plan: Plan) -> dict[Key, set[Key]]:
-    """For each step, the steps it waits for."""
-    steps = steps_of(plan)
-    waits: dict[Key, set[Key]] = {k: set() for k in steps}
-    changes = {c.address: c for c in plan.actionable}
-    for c in plan.actionable:
-        a = c.address
-        if (a, "create") in steps or (a, "update") in steps:
-            mine = (a, "create") if (a, "create") in steps else (a, "update")
-            for dep in c.deps:
-                for op in ("create", "update"):
-                    if (dep, op) in steps:
-                        waits[mine].add((dep, op))
-        if c.action is Action.REPLACE:
-            if c.create_before_destroy:
-                waits[(a, "delete")].add((a, "create"))
-            else:
-                waits[(a, "create")].add((a, "delete"))
-    # the old resource goes only when nothing refers to it any more
-    for c in plan.actionable:
-        for dep in c.old_deps:
-            if (dep, "delete") not in steps or dep == c.address:
-                continue
-            for op in ("delete", "update"):
-                if (c.address, op) in steps:
-                    waits[(dep, "delete")].add((c.address, op))
-    # rolling batches: batch n of a group starts when batch n-1 is fully replaced
-    batches: dict[tuple[str, int], list[str]] = {}
-    for c in plan.actionable:
-        parsed = parse_instance_address(c.address)
-        if parsed and c.batch:
-            batches.setdefault((parsed[0], c.batch), []).append(c.address)
-    for (group, n), members in batches.items():
-        for prev in batches.get((group, n - 1), ()):
-            for a in members:
-                first = (a, "create") if changes[a].create_before_destroy else (a, "delete")
-                waits[first].add((prev, "delete"))
-                waits[first].add((prev, "create"))
-    _check_acyclic(waits)
-    return waits
-
-
-def _check_acyclic(waits: dict[Key, set[Key]]) -> None:
-    indegree = {k: len(v) for k, v in waits.items()}
-    users: dict[Key, list[Key]] = {}
-    for k, deps in waits.items():
-        for d in deps:
-            users.setdefault(d, []).append(k)
-    ready = [k for k, n in indegree.items() if n == 0]
-    seen = 0
-    while ready:
-        k = ready.pop()
-        seen += 1
-        for u in users.get(k, ()):
-            indegree[u] -= 1
-            if indegree[u] == 0:
-                ready.append(u)
-    if seen != len(waits):
-        stuck = sorted(f"{op} {addr}" for (addr, op), n in indegree.items() if n)
-        raise IacorchError("the plan has a dependency cycle between: " + ", ".join(stuck[:8]))
-
-
 def execute(plan: Plan, run: StepFn, ids: IdMap, reporter: Reporter, *, parallelism: int = 10) -> Outcome:
-    steps = steps_of(plan)
-    waits = graph(plan)
+    steps = steps_of(plan.actionable)
+    waits = graph(plan.actionable, group_of)
     users: dict[Key, list[Key]] = {}
     for k, deps in waits.items():
         for d in deps:

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
+from iacorch.dag import address_edges, graph
 from iacorch.plan import Action, Change, FieldChange, Plan
 from iacorch.resources import KindSpec, Observed, ObservedResource, ProviderModel, Resource, references
 from iacorch.stack.model import Stack
@@ -26,6 +27,11 @@ def instance_address(group: str, index: int) -> str:
 def parse_instance_address(address: str) -> tuple[str, int] | None:
     m = _INSTANCE.match(address)
     return (m.group("group"), int(m.group("index"))) if m else None
+
+
+def group_of(address: str) -> str | None:
+    parsed = parse_instance_address(address)
+    return parsed[0] if parsed else None
 
 
 def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: bool = False,
@@ -49,7 +55,7 @@ def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: boo
         desired.extend(extra)
     changes = _diff_all(desired, observed, all_kinds)
     changes = _propagate_replacements(changes, desired, all_kinds)
-    changes = _order(changes, desired, observed, stack, notes)
+    changes = _order(changes, stack, notes)
     return Plan(stack=stack.stack, provider=stack.provider_kind, changes=tuple(changes),
                 observed_fingerprint=observed.fingerprint(), notes=tuple(notes), destroy=destroy,
                 source=dict(source or {}))
@@ -181,26 +187,13 @@ def _propagate_replacements(changes: list[Change], desired: list[Resource],
     return changes
 
 
-def _order(changes: list[Change], desired: list[Resource], observed: Observed, stack: Stack,
-           notes: list[str]) -> list[Change]:
-    """Dependency edges, and batches for rolling instance replacement."""
-    acting = {c.address: c for c in changes if c.action is not Action.NOOP}
-    dependents: dict[str, set[str]] = {}
-    for res in observed.resources.values():
-        for dep in res.deps:
-            dependents.setdefault(dep, set()).add(res.address)
+def _order(changes: list[Change], stack: Stack, notes: list[str]) -> list[Change]:
+    """Batches for rolling instance replacement, then dependency edges from the step graph."""
     rolling = _rolling_batches(changes, stack, notes)
-    out = []
-    for c in changes:
-        if c.action is Action.NOOP:
-            out.append(c)
-            continue
-        after = {d for d in c.deps if d in acting and acting[d].action is not Action.DELETE}
-        if c.action in (Action.DELETE, Action.REPLACE):
-            after |= {d for d in dependents.get(c.address, ()) if d in acting and d != c.address
-                      and acting[d].action in (Action.DELETE, Action.REPLACE, Action.UPDATE)}
-        out.append(c.with_(depends_on=tuple(sorted(after)), batch=rolling.get(c.address, c.batch)))
-    return out
+    changes = [c.with_(batch=rolling[c.address]) if c.address in rolling else c for c in changes]
+    edges = address_edges(graph(changes, group_of))
+    return [c.with_(depends_on=tuple(sorted(edges.get(c.address, ())))) if c.action is not Action.NOOP else c
+            for c in changes]
 
 
 def _rolling_batches(changes: list[Change], stack: Stack, notes: list[str]) -> dict[str, int]:
@@ -216,12 +209,14 @@ def _rolling_batches(changes: list[Change], stack: Stack, notes: list[str]) -> d
         items.sort(key=lambda t: t[0])
         for n, (_, c) in enumerate(items):
             batches[c.address] = n // surge + 1
-        cbd = all(c.create_before_destroy for _, c in items)
         minimum = group.size.min if group else 0
-        if cbd:
+        if all(c.create_before_destroy for _, c in items):
             notes.append(f"group.{gname}: rolling replace of {len(items)} instance(s), {surge} at a time, "
                          f"each new instance up before an old one goes; never below min {minimum}")
         else:
+            live = sum(1 for c in changes if group_of(c.address) == gname and c.action is not Action.CREATE)
+            low = live - min(surge, len(items))
+            below = f"below min {minimum}" if low < minimum else f"not below min {minimum}"
             notes.append(f"group.{gname}: {len(items)} instance(s) must be destroyed before they are "
-                         f"recreated, {surge} at a time; capacity drops below min {minimum} meanwhile")
+                         f"recreated, {surge} at a time; capacity drops to {low} meanwhile ({below})")
     return batches

@@ -120,3 +120,20 @@ class ProviderModel(Protocol):
 
     def instance(self, stack: Any, group: str, index: int) -> Resource:
         """The desired instance ``group.<group>[index]``."""
+
+
+def observed_to_json(observed: Observed) -> dict[str, Any]:
+    return {
+        "stack": observed.stack, "provider": observed.provider,
+        "resources": {a: {"kind": r.kind, "id": r.id, "attrs": dict(r.attrs), "deps": list(r.deps)}
+                      for a, r in sorted(observed.resources.items())},
+        "hosts": dict(observed.hosts),
+    }
+
+
+def observed_from_json(data: Mapping[str, Any]) -> Observed:
+    return Observed(
+        stack=data["stack"], provider=data["provider"],
+        resources={a: ObservedResource(a, r["kind"], r["id"], r["attrs"], tuple(r.get("deps", ())))
+                   for a, r in data.get("resources", {}).items()},
+        hosts=data.get("hosts", {}))

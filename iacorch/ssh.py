@@ -26,6 +26,7 @@ import paramiko
 
 from iacorch.command import (
     Command,
+    CommandFailed,  # noqa: F401 - raised from here; callers may import it from this module
     CommandResult,
     Script,
     ScriptResult,
@@ -41,20 +42,11 @@ log = logging.getLogger("iacorch.ssh")
 # without this, Python's last-resort handler would print them when the app has no logging set up.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-TAIL_LINES = 20
 CHUNK = 256 * 1024
 
 
 class HostUnreachable(HostError):
     """The host could not be reached (refused, timed out, name unknown, connection lost)."""
-
-
-class CommandFailed(HostError):
-    """A command ran on the host and exited non-zero; ``exit_status`` and outputs are kept."""
-
-    def __init__(self, message: str, *, exit_status: int | None, stdout: str, stderr: str, **kwargs) -> None:
-        super().__init__(message, **kwargs)
-        self.exit_status, self.stdout, self.stderr = exit_status, stdout, stderr
 
 
 @dataclass(frozen=True)
@@ -84,12 +76,6 @@ class HostAddress:
     def describe(self) -> str:
         via = f" via {self.jump.name}" if self.jump else ""
         return f"{self.user}@{self.host}:{self.port}{via}"
-
-
-def _tail(label: str, text: str) -> str:
-    lines = text.rstrip().splitlines()
-    shown = "\n".join("    " + line for line in lines[-TAIL_LINES:])
-    return f"  {label}{f' (last {TAIL_LINES} lines)' if len(lines) > TAIL_LINES else ''}:\n{shown}"
 
 
 # ---------------------------------------------------------------- host key policies
@@ -135,14 +121,10 @@ class SshPool:
     def __init__(self, *, connect_timeout: float = 10.0, command_timeout: float = 600.0, retries: int = 4,
                  max_channels: int = 8, trust_on_first_use: bool = False,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.connect_timeout = connect_timeout
-        self.command_timeout = command_timeout
-        self.retries = retries
-        self.max_channels = max_channels
-        self.trust_on_first_use = trust_on_first_use
+        self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
+        self.retries, self.max_channels, self.trust_on_first_use = retries, max_channels, trust_on_first_use
         self._sleep = sleep
-        self._lock = threading.Lock()
-        self._known_hosts_lock = threading.Lock()
+        self._lock, self._known_hosts_lock = threading.Lock(), threading.Lock()
         self._clients: dict[HostAddress, paramiko.SSHClient] = {}
         self._host_locks: dict[HostAddress, threading.Lock] = {}
         self._channels: dict[HostAddress, threading.BoundedSemaphore] = {}
@@ -179,20 +161,14 @@ class SshPool:
             status, out, err, _ = self._exec(address, action.render(), action.summary(), None, timeout,
                                              action.secrets)
             result = action.parse(out, err, status)
-            if check and not result.ok:
-                step = result.failed
-                raise self._failed(address, step.command, step.exit_status, step.stdout, step.stderr,
-                                   action.secrets)
-            return result
+            return result.check(address.name) if check else result
         if stdin is None:
             stdin = action.stdin
         secrets = action.secrets + ((stdin,) if isinstance(stdin, Secret) else ())
         status, out, err, duration = self._exec(address, action.render(), action.masked(), stdin, timeout, secrets)
         result = CommandResult(address.name, action.masked(), status, mask_text(out.decode(errors="replace"), secrets),
                                mask_text(err.decode(errors="replace"), secrets), duration)
-        if check and not result.ok:
-            raise self._failed(address, result.command, status, result.stdout, result.stderr, ())
-        return result
+        return result.check() if check else result
 
     def upload(self, address: HostAddress, data: bytes, path: str, mode: int = 0o644,
                timeout: float | None = None) -> None:
@@ -234,6 +210,15 @@ class SshPool:
         if client:
             client.close()
 
+    def _drop(self, address: HostAddress, transport: paramiko.Transport | None) -> None:
+        """Forget a connection found dead, unless another thread already replaced it."""
+        with self._lock:
+            client = self._clients.get(address)
+            if client is None or client.get_transport() is not transport:
+                return
+            del self._clients[address]
+        client.close()
+
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
@@ -250,7 +235,8 @@ class SshPool:
     def _client(self, address: HostAddress) -> paramiko.SSHClient:
         with self._host_lock(address):
             client = self._clients.get(address)
-            if self._connected(address):
+            transport = client.get_transport() if client else None
+            if transport is not None and transport.is_active():
                 return client
             if client is not None:
                 client.close()
@@ -377,19 +363,16 @@ class SshPool:
 
     # ---------------------------------------------------------------- running
 
-    def _connected(self, address: HostAddress) -> bool:
-        with self._lock:
-            client = self._clients.get(address)
-        transport = client.get_transport() if client else None
-        return transport is not None and transport.is_active()
-
     def _open_channel(self, address: HostAddress) -> paramiko.Channel:
         for attempt in (1, 2):
-            client = self._client(address)
+            transport = self._client(address).get_transport()
             try:
-                return client.get_transport().open_session(timeout=self.connect_timeout)
-            except (paramiko.SSHException, OSError, EOFError, AttributeError) as error:
-                self.forget(address)  # a dead connection: nothing ran yet, so reconnecting is safe
+                return transport.open_session(timeout=self.connect_timeout)
+            except paramiko.ChannelException as error:  # sshd said no; the connection itself is fine
+                raise HostError(f"{address.describe()} refused a new session: {error.text}", where=address.name,
+                                hint="lower SshPool(max_channels=...) or raise MaxSessions in sshd_config") from None
+            except (paramiko.SSHException, OSError, EOFError) as error:
+                self._drop(address, transport)  # dead: nothing ran yet, so reconnecting is safe
                 if attempt == 2:
                     raise HostUnreachable(f"cannot open a session on {address.describe()}: {error}",
                                           where=address.name, hint="check the host's sshd (MaxSessions, load)")
@@ -397,13 +380,12 @@ class SshPool:
 
     def _exec(self, address: HostAddress, program: str, masked: str, stdin, timeout: float | None,
               secrets: tuple[Secret, ...]) -> tuple[int, bytes, bytes, float]:
-        timeout = timeout or self.command_timeout
-        log.debug("%s: $ %s", address.name, mask_text(masked, secrets))
+        timeout, masked = timeout or self.command_timeout, mask_text(masked, secrets)
+        log.debug("%s: $ %s", address.name, masked)
         self._host_lock(address)
         with self._channels[address]:
             channel = self._open_channel(address)
-            started = time.monotonic()
-            writer = None
+            started, writer, lost = time.monotonic(), None, None
             try:
                 channel.exec_command(program)
                 if stdin is None:
@@ -412,38 +394,28 @@ class SshPool:
                     writer = _StdinWriter(channel, stdin)
                     writer.start()
                 status, out, err = _collect(channel, started + timeout)
+                if status == -1 and not channel.get_transport().is_active():
+                    lost = "the connection dropped"
             except TimeoutError:
-                raise HostError(f"timed out after {timeout:.0f}s: {mask_text(masked, secrets)}", where=address.name,
+                raise HostError(f"timed out after {timeout:.0f}s: {masked}", where=address.name,
                                 hint="the command may still be running on the host; raise the timeout "
                                      "or look at the host") from None
             except (paramiko.SSHException, OSError, EOFError) as error:
-                self.forget(address)
-                raise HostUnreachable(f"connection to {address.describe()} lost while running "
-                                      f"{mask_text(masked, secrets)}: {error}; it may or may not have finished",
-                                      where=address.name, hint="check the host, then retry") from None
+                lost = str(error) or type(error).__name__
             finally:
                 channel.close()
                 if writer is not None:
                     writer.join(timeout=5)
-            duration = time.monotonic() - started
-        if status == -1 and not self._connected(address):
-            self.forget(address)
-            raise HostUnreachable(f"connection to {address.describe()} lost while running "
-                                  f"{mask_text(masked, secrets)}; it may or may not have finished",
-                                  where=address.name, hint="check the host, then retry")
+        if lost is not None:
+            self._drop(address, channel.get_transport())
+            raise HostUnreachable(f"connection to {address.describe()} lost while running {masked} ({lost}); "
+                                  "it may or may not have finished", where=address.name,
+                                  hint="check the host, then retry")
+        duration = time.monotonic() - started
         if writer is not None and writer.error is not None and status == 0:
             raise HostError(f"sending stdin failed: {writer.error}", where=address.name)
         log.debug("%s: exit %d in %.3fs", address.name, status, duration)
         return status, out, err, duration
-
-    def _failed(self, address: HostAddress, command: str, status: int | None, stdout: str, stderr: str,
-                secrets: tuple[Secret, ...]) -> CommandFailed:
-        stdout, stderr = mask_text(stdout, secrets), mask_text(stderr, secrets)
-        parts = [_tail(label, text) for label, text in (("stdout", stdout), ("stderr", stderr)) if text.strip()]
-        what = "did not finish" if status is None else f"failed with exit status {status}"
-        return CommandFailed(f"command {what}: {mask_text(command, secrets)}", where=address.name,
-                             details="\n".join(parts) or None, exit_status=status, stdout=stdout, stderr=stderr,
-                             hint="read the host's output above")
 
 
 class _StdinWriter(threading.Thread):

@@ -48,8 +48,16 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
 def stack_errors(exc: ValidationError, source: Source, root: type[BaseModel], data: Any) -> list[StackError]:
     errors: list[StackError] = []
     seen: set[tuple[str, str]] = set()
-    for err in exc.errors(include_url=False):
-        path, is_key = _data_path(err["loc"], data)
+    raw = [(err, *_data_path(err["loc"], data)) for err in exc.errors(include_url=False)]
+    misspelled = set()  # a missing key that an unknown sibling key probably meant
+    for err, path, _ in raw:
+        if err["type"] == "extra_forbidden" and (model := model_at(root, path[:-1])) is not None:
+            guess = suggest(str(path[-1]), [f.alias or n for n, f in model.model_fields.items()])
+            if guess:
+                misspelled.add(path[:-1] + (guess,))
+    for err, path, is_key in raw:
+        if err["type"] == "missing" and path in misspelled:
+            continue
         error = _one(err, path, is_key, source, root)
         if (error.where or "", error.message) not in seen:
             seen.add((error.where or "", error.message))

@@ -152,8 +152,9 @@ class Service(Spec):
         for name, ref in value.items():
             scheme = ref.split(":", 1)[0] if ":" in ref else ""
             if scheme not in SECRET_SCHEMES:
+                # never echo the value: it may be the secret itself, pasted by mistake
                 raise ValueError(
-                    f"secret {name}: {ref!r} is not a reference; expected one of "
+                    f"secret {name} is not a reference; expected one of "
                     + ", ".join(f"{s}:..." for s in SECRET_SCHEMES) + " (never put the value itself here)")
         return value
 

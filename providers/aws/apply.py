@@ -169,7 +169,8 @@ class AwsSteps:
         return kp["KeyPairId"]
 
     def delete_key_pair(self, c: Change, ids: IdMap) -> None:
-        self.ec2.delete_key_pair(KeyPairId=c.id)
+        # by name: moto ignores KeyPairId here, and names are unique per region anyway
+        self.ec2.delete_key_pair(KeyName=c.before["name"])
 
     def _template_data(self, c: Change, ids: IdMap) -> dict[str, Any]:
         template = c.address.split(".", 1)[1]
@@ -201,7 +202,7 @@ class AwsSteps:
     # -- instances ---------------------------------------------------------------------
     def create_instance(self, c: Change, ids: IdMap) -> str:
         group = c.address.split(".", 1)[1].split("[", 1)[0]
-        extra = {"iacorch:group": group, "iacorch:template-hash": c.after["template_hash"]}
+        extra = {"iacorch:group": group, "iacorch:template-version": c.after["template_version"]}
         result = self.ec2.run_instances(
             MinCount=1, MaxCount=1,
             LaunchTemplate={"LaunchTemplateId": ids[c.after["template"]], "Version": "$Latest"},

@@ -22,14 +22,15 @@ KINDS: dict[str, KindSpec] = {k.kind: k for k in (
     KindSpec("route_table", replace_fields=frozenset({"vpc"}), set_fields=frozenset({"routes", "subnets"}),
              label="route table"),
     KindSpec("subnet", replace_fields=frozenset({"vpc", "cidr", "zone"}), label="subnet"),
+    # names carry a digest of the description, so a replacement can come up beside the old group
     KindSpec("security_group", replace_fields=frozenset({"vpc", "name", "description"}),
-             label="security group"),
+             create_before_destroy=True, label="security group"),
     KindSpec("sg_ingress", replace_fields=frozenset({"group"}), set_fields=frozenset({"rules"}),
-             label="security group rules"),
+             create_before_destroy=True, label="security group rules"),
     KindSpec("key_pair", replace_fields=frozenset({"name", "public_key_sha256"}), label="key pair"),
     KindSpec("launch_template", replace_fields=frozenset({"name"}), label="launch template"),
     KindSpec("instance", replace_fields=frozenset({
-        "template", "template_hash", "image", "instance_type", "subnet", "key_pair"}),
+        "template", "template_version", "image", "instance_type", "subnet", "key_pair"}),
         create_before_destroy=True, label="EC2 instance"),
 )}
 
@@ -86,9 +87,9 @@ class AwsModel:
                 out.append(Resource(f"subnet.{name}", "subnet", attrs, deps=(VPC,)))
         for name, sg in stack.security_groups.items():
             addr = f"security_group.{name}"
+            description = sg.description or f"iacorch {stack.stack} {name}"
             out.append(Resource(addr, "security_group", {
-                "vpc": VPC, "name": f"{stack.stack}-{name}",
-                "description": sg.description or f"iacorch {stack.stack} {name}",
+                "vpc": VPC, "name": f"{stack.stack}-{name}-{digest(description, 6)}", "description": description,
             }, deps=(VPC,)))
             rules = rule_entries(stack, name)
             refs = sorted({r["source"] for r in rules if r["source"].startswith("security_group.")})
@@ -122,7 +123,7 @@ class AwsModel:
         template = f"launch_template.{g.template}"
         attrs = {
             "template": template,
-            "template_hash": digest(self._template_attrs(stack, g.template)),
+            "template_version": digest(self._template_attrs(stack, g.template)),
             "image": tpl.image,
             "instance_type": tpl.instance_type,
             "subnet": subnet,

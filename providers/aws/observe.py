@@ -110,7 +110,7 @@ def observe(session: AwsSession, stack: str) -> Observed:
             key = key_names.get(i.get("KeyName", ""), i.get("KeyName"))
             state = i["State"]["Name"]
             _add(found, i, "instance", i["InstanceId"], {
-                "template": template, "template_hash": t.get("iacorch:template-hash"),
+                "template": template, "template_version": t.get("iacorch:template-version"),
                 "image": i.get("ImageId"), "instance_type": i.get("InstanceType"),
                 "subnet": ref(i.get("SubnetId")), "security_groups": sgs, "key_pair": key,
                 "state": "running" if state in ("pending", "running") else "stopped",
