@@ -16,12 +16,15 @@ from hypothesis import strategies as st
 
 from iacorch.command import (
     Command,
+    CommandFailed,
+    CommandResult,
     Script,
     Secret,
     mask_text,
     write_file,
     write_secret_file,
 )
+from iacorch.errors import HostError
 
 HOSTILE = ["it's", 'say "hi"', "$(touch /tmp/pwned)", "`id`", "a;b", "a && b", "new\nline",
            "*", "-rf", "", " ", "\\", "tab\there", "$HOME", "!"]
@@ -253,3 +256,29 @@ def test_script_output_round_trips_any_bytes(outputs, stop):
     result = script.parse(done.stdout, done.stderr, done.returncode)
     assert [step.stdout for step in result.steps] == [out.decode(errors="replace") for out in outputs]
     assert result.ok
+
+
+# ------------------------------------------------------------------ results and failures
+
+def test_command_result_check_raises_a_host_error_with_the_output_tail():
+    stdout = "".join(f"line {n}\n" for n in range(1, 31))
+    result = CommandResult("group.app[1]", "docker pull x", 1, stdout, "denied\n", 0.1)
+    with pytest.raises(CommandFailed) as failure:
+        result.check()
+    text = str(failure.value)
+    assert isinstance(failure.value, HostError)
+    assert text.startswith("group.app[1]: command failed with exit status 1: docker pull x")
+    assert "stdout (last 20 lines):" in text and "    line 30" in text and "line 10\n" not in text
+    assert "  stderr:\n    denied" in text
+    assert failure.value.exit_status == 1 and failure.value.stdout == stdout
+    ok = CommandResult("h", "true", 0, "", "", 0.0)
+    assert ok.check() is ok
+
+
+def test_script_result_check_names_the_failed_or_unfinished_step():
+    script = Script((Command.of("a"), Command.of("b")), token="ee")
+    unfinished = script.parse(b"\n@@iacorch-step ee 0 0@@\npartial", b"", -1)
+    with pytest.raises(CommandFailed, match=r"^h1: command did not finish: b"):
+        unfinished.check("h1")
+    done = script.parse(b"\n@@iacorch-step ee 0 0@@\n\n@@iacorch-step ee 1 0@@\n", b"", 0)
+    assert done.check("h1") is done
