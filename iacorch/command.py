@@ -184,7 +184,8 @@ class CommandFailed(HostError):
 
     def __init__(self, where: str, command: str, exit_status: int | None, stdout: str, stderr: str) -> None:
         parts = [_tail(label, text) for label, text in (("stdout", stdout), ("stderr", stderr)) if text.strip()]
-        what = "did not finish" if exit_status is None else f"failed with exit status {exit_status}"
+        what = ("did not finish" if exit_status is None else "ended without an exit status (killed by a signal?)"
+                if exit_status < 0 else f"failed with exit status {exit_status}")
         super().__init__(f"command {what}: {command}", where=where, details="\n".join(parts) or None,
                          hint="read the host's output above")
         self.command, self.exit_status, self.stdout, self.stderr = command, exit_status, stdout, stderr

@@ -394,7 +394,7 @@ class SshPool:
                     writer = _StdinWriter(channel, stdin)
                     writer.start()
                 status, out, err = _collect(channel, started + timeout)
-                if status == -1 and not channel.get_transport().is_active():
+                if status == -1 and not _settles_active(channel.get_transport()):
                     lost = "the connection dropped"
             except TimeoutError:
                 raise HostError(f"timed out after {timeout:.0f}s: {masked}", where=address.name,
@@ -450,6 +450,15 @@ def _expect_banner(sock: socket.socket, timeout: float) -> None:
     except BaseException:
         sock.close()
         raise
+
+
+def _settles_active(transport: paramiko.Transport, wait: float = 0.5) -> bool:
+    """After a channel closed without an exit status: is the connection still up (the command
+    was killed by a signal) or going down (lost)? The transport's own EOF may lag a little."""
+    deadline = time.monotonic() + wait
+    while transport.is_active() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return transport.is_active()
 
 
 def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, bytes, bytes]:

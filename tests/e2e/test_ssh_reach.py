@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
 import time
 
 import pytest
@@ -37,7 +38,21 @@ def test_stopped_vm_fails_alone_while_others_keep_working(vm_testbed, testbed_vm
     healthy = testbed_vms[0]
     pool = vm_testbed.ssh
     assert pool.run(doomed.address, Command.of("true")).ok
+    interrupted: list[BaseException] = []
+
+    def long_running() -> None:
+        try:
+            pool.run(doomed.address, Command.of("sleep", "60"))
+        except HostError as error:
+            interrupted.append(error)
+
+    runner = threading.Thread(target=long_running)
+    runner.start()
+    time.sleep(0.5)
     vm_testbed.machines.stop(doomed.name, timeout=5)
+    runner.join(timeout=30)
+    assert len(interrupted) == 1 and isinstance(interrupted[0], HostUnreachable)
+    assert "lost while running sleep 60" in str(interrupted[0]) and "may or may not have finished" in str(interrupted[0])
     with pytest.raises(HostUnreachable) as failure:
         pool.run(doomed.address, Command.of("true"))
     assert failure.value.where == doomed.address.name

@@ -130,6 +130,13 @@ def test_stream_a_subprocess_stdout(testbed_vms, ssh_pool):
     assert sorted(result.stdout.split()) == ["hostname", "os-release"]
 
 
+def test_command_killed_by_a_signal_is_a_failure_not_a_lost_connection(testbed_vms, ssh_pool):
+    vm = testbed_vms[0]
+    with pytest.raises(CommandFailed, match="killed by a signal"):
+        ssh_pool.run(vm.address, Command.shell("kill -KILL $$"))
+    assert ssh_pool.run(vm.address, Command.of("true")).ok
+
+
 def test_command_timeout_is_a_clear_error(testbed_vms, ssh_pool):
     vm = testbed_vms[0]
     started = time.monotonic()
