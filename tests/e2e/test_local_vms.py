@@ -7,12 +7,14 @@ import random
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from iacorch.command import Command, Script
 from iacorch.errors import ProviderError
 from moto_fixtures.testbed import LABEL_TESTBED
+from providers.local import base_image
 from providers.local.cgroups import leaked_cgroup_dirs
 from providers.local.docker_cli import DockerCli
 
@@ -113,3 +115,29 @@ def test_engine_errors_are_one_clear_message():
     with pytest.raises(ProviderError) as refused:
         DockerCli().run(["--host", "unix:///nonexistent/docker.sock", "version"])
     assert "not running" in str(refused.value) and "dockerd" in str(refused.value)
+
+
+def test_base_image_is_tagged_by_recipe_and_built_once_under_the_lock(vm_testbed, monkeypatch):
+    docker = vm_testbed.machines.docker
+    recipe = base_image.Recipe.load()
+    assert vm_testbed.image == recipe.tag
+    labels = json.loads(docker.text(["image", "inspect", "--format", "{{json .Config.Labels}}", recipe.tag]))
+    assert labels["iacorch.recipe"] == recipe.digest
+    # A changed recipe means a new tag; three workers asking at once build it once.
+    changed = base_image.Recipe({**recipe.files, "sshd_config": recipe.files["sshd_config"] + b"\n# changed\n"})
+    assert changed.digest != recipe.digest
+    builds = []
+
+    def pretend_build(docker_cli, wanted):
+        builds.append(wanted.digest)
+        time.sleep(0.5)
+        docker_cli.run(["tag", recipe.tag, wanted.tag])
+
+    monkeypatch.setattr(base_image, "build_base_image", pretend_build)
+    try:
+        with ThreadPoolExecutor(max_workers=3) as workers:
+            tags = list(workers.map(lambda _: base_image.ensure_base_image(docker, changed), range(3)))
+        assert tags == [changed.tag] * 3
+        assert builds == [changed.digest]
+    finally:
+        docker.run(["image", "rm", changed.tag], check=False)
