@@ -45,3 +45,16 @@ def empty_docker_cgroups(live_ids: Iterable[str], root: Path = CGROUP_ROOT) -> l
         except OSError:
             continue
     return sorted(stray)
+
+
+def remove_cgroup_dirs(paths: Iterable[Path]) -> list[Path]:
+    """rmdir leaked (empty) cgroup directories, deepest first; returns those that could not go."""
+    stuck = []
+    for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
+        try:
+            path.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            stuck.append(path)
+    return stuck
