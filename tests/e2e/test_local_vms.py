@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from iacorch.command import Command, Script
 from iacorch.errors import ProviderError
-from moto_fixtures.testbed import LABEL_TESTBED
+from moto_fixtures.testbed import LABEL_TESTBED, reap_orphans
 from providers.local import base_image
 from providers.local.cgroups import leaked_cgroup_dirs
 from providers.local.docker_cli import DockerCli
@@ -141,3 +142,28 @@ def test_base_image_is_tagged_by_recipe_and_built_once_under_the_lock(vm_testbed
         assert builds == [changed.digest]
     finally:
         docker.run(["image", "rm", changed.tag], check=False)
+
+
+def test_reap_orphans_removes_only_dead_sessions_of_our_pid_namespace(vm_testbed):
+    machines = vm_testbed.machines
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    namespace = os.readlink("/proc/self/ns/pid")
+    owners = {"dead": f"{namespace}:{finished.pid}", "elsewhere": f"pid:[1]:{finished.pid}",
+              "alive": f"{namespace}:{os.getpid()}"}
+    names = {kind: f"{vm_testbed.prefix}-orphan-{kind}" for kind in owners}
+    for kind, owner in owners.items():
+        machines.ensure_network(names[kind], "orphans", labels={LABEL_TESTBED: f"{vm_testbed.prefix}-{kind}",
+                                                                 "iacorch.testbed.pid": owner})
+    try:
+        reaped = reap_orphans(machines)
+        left = docker_names(vm_testbed, "network")
+        assert names["dead"] not in left and names["elsewhere"] in left and names["alive"] in left
+        assert reaped  # reported (by id)
+    finally:
+        for name in names.values():
+            machines.remove_network_if_empty(name)
+
+
+def docker_names(vm_testbed, kind: str) -> list[str]:
+    return vm_testbed.machines.docker.text([kind, "ls", "--format", "{{.Name}}"]).split()
