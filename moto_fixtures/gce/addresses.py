@@ -2,7 +2,8 @@
 
 Internal addresses come from the subnetwork's range, skipping the four GCE
 reserves (network, gateway, second-to-last, broadcast). Ephemeral external
-addresses come from the RFC 5737 documentation ranges: they are fake, unique
+addresses come from the RFC 5737 documentation ranges, handed out round-robin
+so a restarted instance gets a different one, as on GCE: they are fake, unique
 across the server, and must never be dialled.
 """
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from .world import World
 
 EXTERNAL_RANGES = ("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24")
+EXTERNAL_POOL = tuple(
+    str(address) for cidr in EXTERNAL_RANGES for address in ipaddress.IPv4Network(cidr).hosts()
+)
 
 
 def internal_ip(world: World, project: str, subnetwork: dict, requested: str | None) -> str | OperationError:
@@ -52,8 +56,9 @@ def external_ip(world: World, taken: set[str]) -> str | OperationError:
         for access in interface.get("accessConfigs", [])
         if "natIP" in access
     }
-    for cidr in EXTERNAL_RANGES:
-        for address in ipaddress.IPv4Network(cidr).hosts():
-            if str(address) not in used:
-                return str(address)
+    for offset in range(len(EXTERNAL_POOL)):
+        index = (world.external_ip_cursor + offset) % len(EXTERNAL_POOL)
+        if EXTERNAL_POOL[index] not in used:
+            world.external_ip_cursor = index + 1
+            return EXTERNAL_POOL[index]
     return OperationError("IP_SPACE_EXHAUSTED", "No ephemeral external IP addresses are left.", 400)

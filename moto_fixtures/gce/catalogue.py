@@ -21,7 +21,9 @@ REGIONS: dict[str, tuple[str, ...]] = {
     "us-east1": ("b", "c", "d"),
 }
 
-ZONES: dict[str, str] = {f"{region}-{suffix}": region for region, suffixes in REGIONS.items() for suffix in suffixes}
+ZONES: dict[str, str] = {
+    f"{region}-{suffix}": region for region, suffixes in REGIONS.items() for suffix in suffixes
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,11 @@ def image_named(project: str, name: str) -> Image | None:
 
 def image_from_family(project: str, family: str) -> Image | None:
     """The newest image of a family that is not deprecated, as images.getFromFamily answers."""
-    current = [image for image in IMAGES if image.project == project and image.family == family and not image.deprecated]
+    current = [
+        image
+        for image in IMAGES
+        if image.project == project and image.family == family and not image.deprecated
+    ]
     return max(current, key=lambda image: image.name, default=None)
 
 

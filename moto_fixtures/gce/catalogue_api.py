@@ -19,8 +19,12 @@ from .errors import not_found
 from .listing import list_response
 from .quotas import region_quotas
 
-ZONE_FIELDS = frozenset({"kind", "id", "creationTimestamp", "name", "description", "status", "region", "selfLink"})
-REGION_FIELDS = frozenset({"kind", "id", "creationTimestamp", "name", "description", "status", "zones", "selfLink"})
+ZONE_FIELDS = frozenset(
+    {"kind", "id", "creationTimestamp", "name", "description", "status", "region", "selfLink"}
+)
+REGION_FIELDS = frozenset(
+    {"kind", "id", "creationTimestamp", "name", "description", "status", "zones", "selfLink"}
+)
 MACHINE_TYPE_FIELDS = frozenset(
     {"kind", "id", "name", "description", "guestCpus", "memoryMb", "zone", "selfLink", "isSharedCpu"}
 )
@@ -44,8 +48,13 @@ def get_region(call: Call) -> dict:
 
 
 def list_regions(call: Call) -> dict:
-    regions = [region_resource(call.project, region, region_quotas(call.world, call.project, region)) for region in REGIONS]
-    return list_response("compute#regionList", f"projects/{call.project}/regions", regions, call.query, REGION_FIELDS)
+    regions = [
+        region_resource(call.project, region, region_quotas(call.world, call.project, region))
+        for region in REGIONS
+    ]
+    return list_response(
+        "compute#regionList", f"projects/{call.project}/regions", regions, call.query, REGION_FIELDS
+    )
 
 
 def get_machine_type(call: Call) -> dict:

@@ -22,7 +22,11 @@ def subnetworks_of(world: World, project: str, network_path: str) -> list[dict]:
 
 def firewalls_of(world: World, project: str, network_path: str) -> list[dict]:
     link = url(network_path)
-    return [firewall for firewall in world.items(f"projects/{project}/global/firewalls") if firewall["network"] == link]
+    return [
+        firewall
+        for firewall in world.items(f"projects/{project}/global/firewalls")
+        if firewall["network"] == link
+    ]
 
 
 def instances_attached(world: World, project: str, field: str, path: str) -> list[dict]:

@@ -57,7 +57,9 @@ def dispatch(world: World, only_project: str | None, http_method: str, target: s
         world.tick(now)
         if found is None:
             world.requests["unimplemented"] += 1
-            message = f"{http_method} {parts.path} is not implemented by the local GCE server (moto_fixtures.gce)"
+            message = (
+                f"{http_method} {parts.path} is not implemented by the local GCE server (moto_fixtures.gce)"
+            )
             return Reply(501, ApiError(501, "notImplemented", message).body())
         route, params = found
         world.requests[route.method_id] += 1

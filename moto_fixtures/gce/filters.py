@@ -23,7 +23,7 @@ from .errors import ApiError
 Predicate = Callable[[dict], bool]
 
 FIELD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_-]+)*")
-REGEX_TERM = re.compile(r"\s*([A-Za-z][\w.-]*)\s+(eq|ne)\s+(.+?)\s*", re.S)
+REGEX_TERM = re.compile(r"\s*([A-Za-z][\w.-]*)\s+(eq|ne)\s+(.+?)\s*", re.DOTALL)
 TOKEN = re.compile(
     r"""\s*(?:(?P<paren>[()])|(?P<op>!=|<=|>=|=|:|<|>)|(?P<quoted>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
     r"""|(?P<word>[^\s()=!:<>"']+))"""
@@ -31,7 +31,9 @@ TOKEN = re.compile(
 
 
 def bad_filter(text: str, why: str) -> ApiError:
-    return ApiError(400, "invalid", f"Invalid value for field 'filter': '{text}'. Invalid list filter expression: {why}")
+    return ApiError(
+        400, "invalid", f"Invalid value for field 'filter': '{text}'. Invalid list filter expression: {why}"
+    )
 
 
 def compile_filter(text: str, fields: frozenset[str]) -> Predicate:

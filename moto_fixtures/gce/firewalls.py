@@ -20,7 +20,15 @@ from .errors import OperationError, invalid, required, resource_not_found
 from .listing import list_response
 from .operations import begin
 from .references import NETWORK_PATH, reference_path, url
-from .validation import boolean_field, description, integer, list_field, network_tags, only_fields, resource_name
+from .validation import (
+    boolean_field,
+    description,
+    integer,
+    list_field,
+    network_tags,
+    only_fields,
+    resource_name,
+)
 
 SPEC_FIELDS = {
     "name", "description", "network", "priority", "direction", "allowed", "denied", "sourceRanges",
@@ -47,7 +55,9 @@ def _rules(rules: list, field_name: str) -> list[dict]:
         protocol = rule.get("IPProtocol")
         if protocol is None:
             raise required(f"{prefix}.IPProtocol")
-        if protocol not in PROTOCOLS and not (isinstance(protocol, str) and protocol.isdigit() and int(protocol) < 256):
+        if protocol not in PROTOCOLS and not (
+            isinstance(protocol, str) and protocol.isdigit() and int(protocol) < 256
+        ):
             raise invalid(f"{prefix}.IPProtocol", protocol, f"Must be one of {sorted(PROTOCOLS)} or 0..255.")
         ports = list_field(rule, "ports", prefix)
         if ports and protocol not in PORTED_PROTOCOLS:
@@ -56,7 +66,9 @@ def _rules(rules: list, field_name: str) -> list[dict]:
             match = PORT.fullmatch(port) if isinstance(port, str) else None
             low, high = (int(match[1]), int(match[2] or match[1])) if match else (1, 0)
             if not 0 <= low <= high <= 65535:
-                raise invalid(f"{prefix}.ports", port, "Must be a port or a range like 8000-8080, within 0..65535.")
+                raise invalid(
+                    f"{prefix}.ports", port, "Must be a port or a range like 8000-8080, within 0..65535."
+                )
         checked.append({"IPProtocol": protocol, **({"ports": ports} if ports else {})})
     return checked
 
@@ -75,7 +87,9 @@ def _spec(body: dict, project: str) -> tuple[dict, str]:
     """The rule's fields as stored (minus ids and links), and its network's path."""
     only_fields(body, SPEC_FIELDS, "resource")
     description(body, "resource")
-    network_path = reference_path("resource.network", body.get("network", "global/networks/default"), project, NETWORK_PATH)
+    network_path = reference_path(
+        "resource.network", body.get("network", "global/networks/default"), project, NETWORK_PATH
+    )
     direction = body.get("direction", "INGRESS")
     if direction not in ("INGRESS", "EGRESS"):
         raise invalid("resource.direction", direction, "Must be INGRESS or EGRESS.")
@@ -90,7 +104,9 @@ def _spec(body: dict, project: str) -> tuple[dict, str]:
         "direction": direction,
         "allowed" if allowed else "denied": allowed or denied,
         "disabled": boolean_field(body, "disabled", "resource", False),
-        "logConfig": {"enable": boolean_field(body.get("logConfig", {}), "enable", "resource.logConfig", False)},
+        "logConfig": {
+            "enable": boolean_field(body.get("logConfig", {}), "enable", "resource.logConfig", False)
+        },
     }
     for key in ("sourceRanges", "destinationRanges"):
         if ranges := _ranges(body, key):
@@ -117,7 +133,13 @@ def insert(call: Call) -> dict:
     path = _path(call.project, name)
     world.claim_name(path)
     firewall_id = world.new_id()
-    firewall = {"kind": "compute#firewall", "id": firewall_id, "creationTimestamp": timestamp(), **spec, "selfLink": url(path)}
+    firewall = {
+        "kind": "compute#firewall",
+        "id": firewall_id,
+        "creationTimestamp": timestamp(),
+        **spec,
+        "selfLink": url(path),
+    }
 
     def effect() -> OperationError | None:
         if world.find(network_path) is None:
@@ -155,9 +177,13 @@ def _change(call: Call, operation_type: str, merge: bool) -> dict:
     if body.get("name", current["name"]) != current["name"]:
         raise invalid("resource.name", body["name"], "The name of a firewall rule cannot be changed.")
     kept = {key: value for key, value in current.items() if key in SPEC_FIELDS} if merge else {}
-    spec, network_path = _spec({**kept, "name": current["name"], "network": current["network"], **body}, call.project)
+    spec, network_path = _spec(
+        {**kept, "name": current["name"], "network": current["network"], **body}, call.project
+    )
     if url(network_path) != current["network"]:
-        raise invalid("resource.network", body.get("network"), "The network of a firewall rule cannot be changed.")
+        raise invalid(
+            "resource.network", body.get("network"), "The network of a firewall rule cannot be changed."
+        )
 
     def effect() -> OperationError | None:
         firewall = world.find(path)

@@ -62,7 +62,9 @@ def resolve_interface(
     return network, subnetwork
 
 
-def _attached_disks(project: str, zone: str, name: str, disks: list[dict], images: list[Image]) -> list[dict] | OperationError:
+def _attached_disks(
+    project: str, zone: str, name: str, disks: list[dict], images: list[Image]
+) -> list[dict] | OperationError:
     attached = []
     for index, (disk, image) in enumerate(zip(disks, images)):
         params = disk["initializeParams"]
@@ -96,12 +98,16 @@ def _interfaces(world: World, project: str, zone: str, requested: list[dict]) ->
     interfaces: list[dict] = []
     nat_ips: set[str] = set()
     for index, interface in enumerate(requested):
-        resolved = resolve_interface(world, project, ZONES[zone], interface, f"resource.networkInterfaces[{index}]")
+        resolved = resolve_interface(
+            world, project, ZONES[zone], interface, f"resource.networkInterfaces[{index}]"
+        )
         if isinstance(resolved, OperationError):
             return resolved
         network, subnetwork = resolved
         if any(other["network"] == network["selfLink"] for other in interfaces):
-            return invalid_field("resource.networkInterfaces", "Each interface must be on a different network.")
+            return invalid_field(
+                "resource.networkInterfaces", "Each interface must be on a different network."
+            )
         address = internal_ip(world, project, subnetwork, interface.get("networkIP"))
         if isinstance(address, OperationError):
             return address
@@ -181,7 +187,9 @@ def build_instance(
         },
         "selfLink": url(f"projects/{project}/zones/{zone}/instances/{name}"),
         "scheduling": {
-            "onHostMaintenance": scheduling.get("onHostMaintenance", "TERMINATE" if preemptible else "MIGRATE"),
+            "onHostMaintenance": scheduling.get(
+                "onHostMaintenance", "TERMINATE" if preemptible else "MIGRATE"
+            ),
             "automaticRestart": scheduling.get("automaticRestart", not preemptible),
             "preemptible": scheduling.get("preemptible", False),
             "provisioningModel": scheduling.get("provisioningModel", "STANDARD"),

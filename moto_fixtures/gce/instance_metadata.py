@@ -37,7 +37,9 @@ def _fingerprinted_change(
         if target is None:
             return resource_not_found(path)
         if current_fingerprint(target) != expected:
-            return OperationError("CONDITION_NOT_MET", f"The {what} of '{path}' changed since it was read.", 412)
+            return OperationError(
+                "CONDITION_NOT_MET", f"The {what} of '{path}' changed since it was read.", 412
+            )
         apply(target)
         return None
 

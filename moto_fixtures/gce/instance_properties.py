@@ -55,7 +55,9 @@ def check_properties(properties: dict, prefix: str, project: str, zone: str | No
     only_fields(metadata, {"items", "fingerprint", "kind"}, f"{prefix}.metadata")
     metadata_items(metadata.get("items", []), f"{prefix}.metadata.items")
     _disks(list_field(properties, "disks", prefix), f"{prefix}.disks", project)
-    _interfaces(list_field(properties, "networkInterfaces", prefix), f"{prefix}.networkInterfaces", project, zone)
+    _interfaces(
+        list_field(properties, "networkInterfaces", prefix), f"{prefix}.networkInterfaces", project, zone
+    )
     _scheduling(properties.get("scheduling", {}), f"{prefix}.scheduling")
     for index, account in enumerate(list_field(properties, "serviceAccounts", prefix)):
         only_fields(account, {"email", "scopes"}, f"{prefix}.serviceAccounts[{index}]")
@@ -67,10 +69,17 @@ def _machine_type(properties: dict, prefix: str, project: str, zone: str | None)
     machine_type = string_field(properties, "machineType", prefix)
     if zone is None:
         if not re.fullmatch(r"[a-z0-9-]+", machine_type):
-            raise invalid(f"{prefix}.machineType", machine_type, "A template names its machine type bare, e.g. 'e2-small'.")
+            raise invalid(
+                f"{prefix}.machineType",
+                machine_type,
+                "A template names its machine type bare, e.g. 'e2-small'.",
+            )
         return
     reference_path(
-        f"{prefix}.machineType", machine_type, project, rf"projects/{re.escape(project)}/zones/{zone}/machineTypes/[a-z0-9-]+"
+        f"{prefix}.machineType",
+        machine_type,
+        project,
+        rf"projects/{re.escape(project)}/zones/{zone}/machineTypes/[a-z0-9-]+",
     )
 
 
@@ -82,18 +91,24 @@ def _disks(disks: list, prefix: str, project: str) -> None:
         only_fields(disk, DISK_FIELDS, disk_prefix)
         boot = boolean_field(disk, "boot", disk_prefix, False)
         if boot != (index == 0):
-            raise invalid(prefix, "", "Boot disk must be the first disk attached to the instance, and only one.")
+            raise invalid(
+                prefix, "", "Boot disk must be the first disk attached to the instance, and only one."
+            )
         if disk.get("type", "PERSISTENT") != "PERSISTENT" or disk.get("mode", "READ_WRITE") != "READ_WRITE":
             raise unsupported(f"{disk_prefix}.type")
         boolean_field(disk, "autoDelete", disk_prefix, False)
         params = object_field(disk, "initializeParams", disk_prefix)
         only_fields(params, INITIALIZE_FIELDS, f"{disk_prefix}.initializeParams")
-        reference_path(f"{disk_prefix}.initializeParams.sourceImage", params.get("sourceImage"), project, IMAGE_PATH)
+        reference_path(
+            f"{disk_prefix}.initializeParams.sourceImage", params.get("sourceImage"), project, IMAGE_PATH
+        )
         if "diskSizeGb" in params:
             integer(params["diskSizeGb"], f"{disk_prefix}.initializeParams.diskSizeGb", 1, 65536)
         disk_type = params.get("diskType", "pd-standard")
         if not isinstance(disk_type, str) or disk_type.rsplit("/", 1)[-1] not in DISK_TYPES:
-            raise invalid(f"{disk_prefix}.initializeParams.diskType", disk_type, f"Must be one of {DISK_TYPES}.")
+            raise invalid(
+                f"{disk_prefix}.initializeParams.diskType", disk_type, f"Must be one of {DISK_TYPES}."
+            )
 
 
 def _interfaces(interfaces: list, prefix: str, project: str, zone: str | None) -> None:
@@ -107,25 +122,39 @@ def _interfaces(interfaces: list, prefix: str, project: str, zone: str | None) -
         if "network" in interface:
             reference_path(f"{nic_prefix}.network", interface["network"], project, NETWORK_PATH)
         if "subnetwork" in interface:
-            subnetwork = reference_path(f"{nic_prefix}.subnetwork", interface["subnetwork"], project, SUBNETWORK_PATH)
+            subnetwork = reference_path(
+                f"{nic_prefix}.subnetwork", interface["subnetwork"], project, SUBNETWORK_PATH
+            )
             if zone is not None and subnetwork.split("/")[3] != ZONES[zone]:
-                raise invalid(f"{nic_prefix}.subnetwork", interface["subnetwork"], f"Must be in region '{ZONES[zone]}'.")
+                raise invalid(
+                    f"{nic_prefix}.subnetwork", interface["subnetwork"], f"Must be in region '{ZONES[zone]}'."
+                )
         if "networkIP" in interface:
             try:
                 ipaddress.IPv4Address(interface["networkIP"])
             except ValueError:
-                raise invalid(f"{nic_prefix}.networkIP", interface["networkIP"], "Must be an IPv4 address.") from None
+                raise invalid(
+                    f"{nic_prefix}.networkIP", interface["networkIP"], "Must be an IPv4 address."
+                ) from None
         if interface.get("stackType", "IPV4_ONLY") != "IPV4_ONLY":
             raise unsupported(f"{nic_prefix}.stackType")
         access_configs = list_field(interface, "accessConfigs", nic_prefix)
         if len(access_configs) > 1:
-            raise invalid(f"{nic_prefix}.accessConfigs", len(access_configs), "At most one access config is allowed.")
+            raise invalid(
+                f"{nic_prefix}.accessConfigs", len(access_configs), "At most one access config is allowed."
+            )
         for access in access_configs:
             only_fields(access, ACCESS_FIELDS, f"{nic_prefix}.accessConfigs[0]")
             if access.get("type", "ONE_TO_ONE_NAT") != "ONE_TO_ONE_NAT":
-                raise invalid(f"{nic_prefix}.accessConfigs[0].type", access["type"], "Must be ONE_TO_ONE_NAT.")
+                raise invalid(
+                    f"{nic_prefix}.accessConfigs[0].type", access["type"], "Must be ONE_TO_ONE_NAT."
+                )
             if access.get("networkTier", "PREMIUM") not in ("PREMIUM", "STANDARD"):
-                raise invalid(f"{nic_prefix}.accessConfigs[0].networkTier", access["networkTier"], "PREMIUM or STANDARD.")
+                raise invalid(
+                    f"{nic_prefix}.accessConfigs[0].networkTier",
+                    access["networkTier"],
+                    "PREMIUM or STANDARD.",
+                )
 
 
 def _scheduling(scheduling: dict, prefix: str) -> None:
@@ -134,9 +163,13 @@ def _scheduling(scheduling: dict, prefix: str) -> None:
     spot = scheduling.get("provisioningModel", "STANDARD")
     if spot not in ("STANDARD", "SPOT"):
         raise invalid(f"{prefix}.provisioningModel", spot, "Must be STANDARD or SPOT.")
-    maintenance = scheduling.get("onHostMaintenance", "TERMINATE" if preemptible or spot == "SPOT" else "MIGRATE")
+    maintenance = scheduling.get(
+        "onHostMaintenance", "TERMINATE" if preemptible or spot == "SPOT" else "MIGRATE"
+    )
     if maintenance not in ("MIGRATE", "TERMINATE"):
         raise invalid(f"{prefix}.onHostMaintenance", maintenance, "Must be MIGRATE or TERMINATE.")
     restart = boolean_field(scheduling, "automaticRestart", prefix, not (preemptible or spot == "SPOT"))
     if (preemptible or spot == "SPOT") and (maintenance == "MIGRATE" or restart):
-        raise invalid(prefix, "", "Preemptible and Spot VMs need onHostMaintenance TERMINATE and no automaticRestart.")
+        raise invalid(
+            prefix, "", "Preemptible and Spot VMs need onHostMaintenance TERMINATE and no automaticRestart."
+        )

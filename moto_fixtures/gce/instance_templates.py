@@ -58,12 +58,16 @@ def insert(call: Call) -> dict:
     def effect() -> OperationError | None:
         machine_type = properties["machineType"]
         if machine_type not in MACHINE_TYPES:
-            return invalid_field("resource.properties.machineType", f"Machine type '{machine_type}' does not exist.")
+            return invalid_field(
+                "resource.properties.machineType", f"Machine type '{machine_type}' does not exist."
+            )
         images = resolve_images(properties["disks"], call.project)
         if isinstance(images, OperationError):
             return images
         for index, interface in enumerate(properties["networkInterfaces"]):
-            resolved = resolve_interface(world, call.project, None, interface, f"resource.properties.networkInterfaces[{index}]")
+            resolved = resolve_interface(
+                world, call.project, None, interface, f"resource.properties.networkInterfaces[{index}]"
+            )
             if isinstance(resolved, OperationError):
                 return resolved
         error = quotas.exceeded(world, call.project, {"INSTANCE_TEMPLATES": 1})
@@ -88,7 +92,9 @@ def get(call: Call) -> dict:
 
 def list_(call: Call) -> dict:
     collection = f"projects/{call.project}/global/instanceTemplates"
-    return list_response("compute#instanceTemplateList", collection, call.world.items(collection), call.query, FIELDS)
+    return list_response(
+        "compute#instanceTemplateList", collection, call.world.items(collection), call.query, FIELDS
+    )
 
 
 def delete(call: Call) -> dict:

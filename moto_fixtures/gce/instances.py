@@ -107,14 +107,19 @@ def aggregated_list(call: Call) -> dict:
         "compute#instanceAggregatedList",
         call.project,
         "instances",
-        {f"zones/{zone}": items for zone, items in call.world.items_across(call.project, "zones", "instances").items()},
+        {
+            f"zones/{zone}": items
+            for zone, items in call.world.items_across(call.project, "zones", "instances").items()
+        },
         [f"zones/{zone}" for zone in ZONES],
         call.query,
         FIELDS,
     )
 
 
-def _instance_operation(call: Call, operation_type: str, effect: Effect, undo: Callable[[], None] | None = None) -> dict:
+def _instance_operation(
+    call: Call, operation_type: str, effect: Effect, undo: Callable[[], None] | None = None
+) -> dict:
     return begin(
         call,
         operation_type=operation_type,
@@ -152,7 +157,9 @@ def start(call: Call) -> dict:
             return resource_not_found(path)
         if instance["status"] != "TERMINATED":
             return None
-        accesses = [access for nic in instance["networkInterfaces"] for access in nic.get("accessConfigs", [])]
+        accesses = [
+            access for nic in instance["networkInterfaces"] for access in nic.get("accessConfigs", [])
+        ]
         demand = {"CPUS": quotas.instance_cpus(instance), "IN_USE_ADDRESSES": len(accesses)}
         error = quotas.exceeded(world, project, demand, ZONES[zone])
         if error is not None:

@@ -24,7 +24,9 @@ def _ordered(items: list[dict], order_by: str) -> list[dict]:
     if order_by in ("", "name"):
         return by_name
     if order_by == "creationTimestamp desc":
-        return sorted(by_name, key=lambda item: item.get("creationTimestamp", item.get("insertTime", "")), reverse=True)
+        return sorted(
+            by_name, key=lambda item: item.get("creationTimestamp", item.get("insertTime", "")), reverse=True
+        )
     raise invalid("orderBy", order_by, "Only 'name' and 'creationTimestamp desc' are supported.")
 
 
@@ -53,7 +55,9 @@ def _page(entries: list, query: dict[str, str], listing: str) -> tuple[list, str
     return entries[start:end], next_token
 
 
-def list_response(kind: str, collection: str, items: list[dict], query: dict[str, str], fields: frozenset[str]) -> dict:
+def list_response(
+    kind: str, collection: str, items: list[dict], query: dict[str, str], fields: frozenset[str]
+) -> dict:
     """`kind` is e.g. compute#instanceList; `collection` the path the list was read from."""
     matches = compile_filter(query.get("filter", ""), fields)
     chosen = _ordered([item for item in items if matches(item)], query.get("orderBy", ""))

@@ -42,7 +42,9 @@ def insert(call: Call) -> dict:
     description(body, "resource")
     if "autoCreateSubnetworks" not in body:
         raise invalid(
-            "resource.autoCreateSubnetworks", "", "Set true (auto mode) or false (custom mode); legacy networks are not supported."
+            "resource.autoCreateSubnetworks",
+            "",
+            "Set true (auto mode) or false (custom mode); legacy networks are not supported.",
         )
     auto_mode = boolean_field(body, "autoCreateSubnetworks", "resource", False)
     routing = body.get("routingConfig", {})
@@ -78,7 +80,9 @@ def insert(call: Call) -> dict:
             for region, cidr in subnetworks.AUTO_MODE_RANGES.items():
                 subnetwork_path = f"projects/{call.project}/regions/{region}/subnetworks/{name}"
                 details = {"privateIpGoogleAccess": False}
-                subnetworks.add(world, subnetwork_path, subnetworks.record(world, subnetwork_path, path, cidr, details))
+                subnetworks.add(
+                    world, subnetwork_path, subnetworks.record(world, subnetwork_path, path, cidr, details)
+                )
         return None
 
     return begin(
@@ -109,7 +113,9 @@ def delete(call: Call) -> dict:
     def effect() -> OperationError | None:
         if world.find(path) is None:
             return resource_not_found(path)
-        owned = [s for s in subnetworks_of(world, call.project, path) if subnetworks.is_auto_created(world, s)]
+        owned = [
+            s for s in subnetworks_of(world, call.project, path) if subnetworks.is_auto_created(world, s)
+        ]
         users = (
             [s for s in subnetworks_of(world, call.project, path) if s not in owned]
             + firewalls_of(world, call.project, path)

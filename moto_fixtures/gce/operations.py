@@ -80,9 +80,11 @@ class OperationBook:
         del self._operations[operation.path]
 
     def observe(self, operation: Operation, now: float) -> None:
-        """One poll: a stalled operation uses up a stall, any other moves one step."""
+        """One poll: moves the operation one step; a stalled one only from PENDING to RUNNING, using up a stall."""
         if operation.stall_polls:
             operation.stall_polls -= 1
+            if operation.progression.status == "PENDING":
+                operation.progression.advance(now)
         else:
             operation.progression.advance(now)
         self._settle(operation, now)

@@ -18,8 +18,18 @@ from .references import name_of
 if TYPE_CHECKING:
     from .world import World
 
-REGIONAL_DEFAULTS = {"CPUS": 2400.0, "INSTANCES": 1000.0, "IN_USE_ADDRESSES": 500.0, "DISKS_TOTAL_GB": 409600.0}
-GLOBAL_DEFAULTS = {"NETWORKS": 100.0, "SUBNETWORKS": 1000.0, "FIREWALLS": 1000.0, "INSTANCE_TEMPLATES": 1000.0}
+REGIONAL_DEFAULTS = {
+    "CPUS": 2400.0,
+    "INSTANCES": 1000.0,
+    "IN_USE_ADDRESSES": 500.0,
+    "DISKS_TOTAL_GB": 409600.0,
+}
+GLOBAL_DEFAULTS = {
+    "NETWORKS": 100.0,
+    "SUBNETWORKS": 1000.0,
+    "FIREWALLS": 1000.0,
+    "INSTANCE_TEMPLATES": 1000.0,
+}
 
 
 class QuotaLimits:
@@ -81,7 +91,9 @@ def global_usage(world: World, project: str) -> dict[str, float]:
     }
 
 
-def exceeded(world: World, project: str, demand: dict[str, float], region: str | None = None) -> OperationError | None:
+def exceeded(
+    world: World, project: str, demand: dict[str, float], region: str | None = None
+) -> OperationError | None:
     """The QUOTA_EXCEEDED error when adding `demand` would go over a limit, else None."""
     usage = regional_usage(world, project, region) if region else global_usage(world, project)
     for metric, amount in demand.items():

@@ -37,6 +37,7 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 
 def _routes() -> list[Route]:
+    # fmt: off
     reads = [
         ("GET", "/zones", "zones.list", catalogue_api.list_zones),
         ("GET", "/zones/{zone}", "zones.get", catalogue_api.get_zone),
@@ -87,6 +88,7 @@ def _routes() -> list[Route]:
         ("POST", "/zones/{zone}/instances/{instance}/setTags", "instances.setTags", instance_metadata.set_tags),
         ("POST", "/zones/{zone}/instances/{instance}/setMetadata", "instances.setMetadata", instance_metadata.set_metadata),
     ]
+    # fmt: on
     return [
         Route(method, PREFIX + template, f"compute.{method_id}", handler, returns_operation)
         for returns_operation, table in ((False, reads), (True, mutations))

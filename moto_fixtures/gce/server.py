@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 from .dispatch import dispatch
 from .errors import ApiError, OperationError
@@ -28,7 +29,9 @@ from .world import World
 
 
 class GceServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, project: str | None = None, log_requests: bool = False):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, project: str | None = None, log_requests: bool = False
+    ):
         """`project`, when given, is the only project served (others answer 404, as a project you
         cannot see does); public image projects stay readable."""
         if not ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).version != 4:
@@ -43,11 +46,13 @@ class GceServer:
 
     # lifecycle
 
-    def start(self) -> GceServer:
+    def start(self) -> Self:
         if self._httpd is not None:
             raise RuntimeError("GceServer is already started")
         self._httpd = ThreadingHTTPServer((self.host, self._requested_port), _handler_for(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="gce-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="gce-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -59,7 +64,7 @@ class GceServer:
         self._thread.join()
         self._httpd = self._thread = None
 
-    def __enter__(self) -> GceServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -140,16 +145,21 @@ def _handler_for(server: GceServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "moto-fixtures-gce/1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw_body = self.rfile.read(length) if length else b""
             try:
                 reply = dispatch(server.world, server.project, self.command, self.path, raw_body)
-            except Exception as error:  # a bug in this server: answer it visibly, never hang the client
+            except Exception as error:  # noqa: BLE001  a bug in this server: answer it visibly, never hang the client
                 print(f"moto_fixtures.gce: {self.command} {self.path} failed", file=sys.stderr)
                 sys.excepthook(type(error), error, error.__traceback__)
-                status, body, delay = 500, ApiError(500, "backendError", f"{type(error).__name__}: {error}").body(), 0.0
+                status, body, delay = (
+                    500,
+                    ApiError(500, "backendError", f"{type(error).__name__}: {error}").body(),
+                    0.0,
+                )
             else:
                 status, body, delay = reply.status, reply.body, reply.delay_seconds
             if delay:

@@ -29,7 +29,16 @@ FIELDS = frozenset(
         "region", "selfLink", "privateIpGoogleAccess", "fingerprint", "stackType", "purpose",
     }
 )  # fmt: skip
-INSERT_FIELDS = {"name", "description", "network", "ipCidrRange", "region", "privateIpGoogleAccess", "purpose", "stackType"}
+INSERT_FIELDS = {
+    "name",
+    "description",
+    "network",
+    "ipCidrRange",
+    "region",
+    "privateIpGoogleAccess",
+    "purpose",
+    "stackType",
+}
 PATCHABLE_FIELDS = {"description", "privateIpGoogleAccess"}
 
 AUTO_MODE_RANGES = {
@@ -76,7 +85,9 @@ def record(world: World, path: str, network_path: str, cidr: str, details: dict)
 
 def add(world: World, path: str, subnetwork: dict) -> None:
     world.put(path, subnetwork)
-    world.existing(path_from_url(subnetwork["network"])).setdefault("subnetworks", []).append(subnetwork["selfLink"])
+    world.existing(path_from_url(subnetwork["network"])).setdefault("subnetworks", []).append(
+        subnetwork["selfLink"]
+    )
 
 
 def is_auto_created(world: World, subnetwork: dict) -> bool:
@@ -108,7 +119,9 @@ def insert(call: Call) -> dict:
     if not isinstance(given_region, str) or given_region.rsplit("/", 1)[-1] != region:
         raise invalid("resource.region", given_region, f"Must be the region of the request, '{region}'.")
     if body.get("purpose", "PRIVATE") != "PRIVATE" or body.get("stackType", "IPV4_ONLY") != "IPV4_ONLY":
-        raise invalid("resource.purpose", body.get("purpose"), "Only PRIVATE IPV4_ONLY subnetworks are supported.")
+        raise invalid(
+            "resource.purpose", body.get("purpose"), "Only PRIVATE IPV4_ONLY subnetworks are supported."
+        )
     network_path = reference_path("resource.network", body.get("network"), call.project, NETWORK_PATH)
     cidr = ipv4_cidr(body.get("ipCidrRange"), "resource.ipCidrRange", min_prefix=8, max_prefix=29)
     details = {"privateIpGoogleAccess": boolean_field(body, "privateIpGoogleAccess", "resource", False)}
@@ -151,7 +164,9 @@ def get(call: Call) -> dict:
 
 def list_(call: Call) -> dict:
     collection = f"projects/{call.project}/regions/{call.params['region']}/subnetworks"
-    return list_response("compute#subnetworkList", collection, call.world.items(collection), call.query, FIELDS)
+    return list_response(
+        "compute#subnetworkList", collection, call.world.items(collection), call.query, FIELDS
+    )
 
 
 def aggregated_list(call: Call) -> dict:
@@ -159,7 +174,10 @@ def aggregated_list(call: Call) -> dict:
         "compute#subnetworkAggregatedList",
         call.project,
         "subnetworks",
-        {f"regions/{region}": items for region, items in call.world.items_across(call.project, "regions", "subnetworks").items()},
+        {
+            f"regions/{region}": items
+            for region, items in call.world.items_across(call.project, "regions", "subnetworks").items()
+        },
         [f"regions/{region}" for region in REGIONS],
         call.query,
         FIELDS,
@@ -185,7 +203,9 @@ def patch(call: Call) -> dict:
         if subnetwork is None:
             return resource_not_found(path)
         if subnetwork["fingerprint"] != expected:
-            return OperationError("CONDITION_NOT_MET", "Supplied fingerprint does not match current fingerprint.", 412)
+            return OperationError(
+                "CONDITION_NOT_MET", "Supplied fingerprint does not match current fingerprint.", 412
+            )
         subnetwork.update(changes)
         _with_fingerprint(subnetwork)
         return None

@@ -76,7 +76,9 @@ def resource_name(body: dict, prefix: str = "resource") -> str:
 def description(body: dict, prefix: str) -> None:
     value = body.get("description", "")
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
-        raise invalid(f"{prefix}.description", value, f"Must be a string of at most {MAX_DESCRIPTION} characters.")
+        raise invalid(
+            f"{prefix}.description", value, f"Must be a string of at most {MAX_DESCRIPTION} characters."
+        )
 
 
 def labels(value: object, field_name: str) -> dict[str, str]:
@@ -126,7 +128,9 @@ def metadata_items(items: object, field_name: str) -> list[dict]:
             raise invalid(f"{field_name}.value", value, "Must be a string.")
         size += len(key) + len(value.encode())
     if size > MAX_METADATA_BYTES:
-        raise ApiError(400, "invalid", f"Metadata total size {size} bytes exceeds {MAX_METADATA_BYTES} bytes.")
+        raise ApiError(
+            400, "invalid", f"Metadata total size {size} bytes exceeds {MAX_METADATA_BYTES} bytes."
+        )
     return [{"key": item["key"], "value": item.get("value", "")} for item in items]
 
 
@@ -139,7 +143,9 @@ def ipv4_cidr(value: object, field_name: str, min_prefix: int = 0, max_prefix: i
     if network is None or "/" not in value:
         raise invalid(field_name, value, "Invalid IPCidrRange.")
     if not min_prefix <= network.prefixlen <= max_prefix:
-        raise invalid(field_name, value, f"The prefix length must be between /{min_prefix} and /{max_prefix}.")
+        raise invalid(
+            field_name, value, f"The prefix length must be between /{min_prefix} and /{max_prefix}."
+        )
     return str(network)
 
 

@@ -33,6 +33,7 @@ class World:
         self.step_seconds = DEFAULT_STEP_SECONDS
         self.wait_timeout_seconds = DEFAULT_WAIT_TIMEOUT_SECONDS
         self.random = random.Random(0)
+        self.external_ip_cursor = 0  # where the next ephemeral external IP is looked for: no quick reuse
         self._collections: dict[str, dict[str, dict]] = defaultdict(dict)
         self._statuses: dict[str, Progression] = {}
 
@@ -82,7 +83,12 @@ class World:
 
     def items_everywhere(self, collection: str) -> list[dict]:
         """Resources of one collection in every project and scope."""
-        return [item for key, items in self._collections.items() if key.endswith(f"/{collection}") for item in items.values()]
+        return [
+            item
+            for key, items in self._collections.items()
+            if key.endswith(f"/{collection}")
+            for item in items.values()
+        ]
 
     def walk_status(self, path: str, steps: tuple[str, ...], now: float) -> None:
         """Give the resource at `path` a status that walks through `steps` from now on."""
