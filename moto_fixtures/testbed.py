@@ -176,14 +176,9 @@ class VmTestbed:
         self.ssh.close()
         with self._lock:
             names = list(self._created)
-        for vm in self.machines.observe({LABEL_TESTBED: self.prefix}):
-            if vm.name not in names:
-                names.append(vm.name)
-        with ThreadPoolExecutor(max_workers=4) as workers:
-            for ids in workers.map(self.machines.remove, names):
-                self._removed_ids.extend(ids)
-        for volume in self.machines.volumes({LABEL_TESTBED: self.prefix}):
-            self.machines.docker.run(["volume", "rm", "-f", volume], check=False)
+        self._removed_ids.extend(self.machines.remove_stack(self.prefix))
+        for name in names:  # anything a half-failed create left without its labels
+            self._removed_ids.extend(self.machines.remove(name))
         for network in [*self._networks, self.network]:
             self.machines.remove_network_if_empty(network)
         leaked = leaked_cgroup_dirs(self._removed_ids)

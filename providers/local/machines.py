@@ -14,6 +14,7 @@ import json
 import logging
 import tarfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from iacorch.errors import ProviderError
@@ -217,6 +218,18 @@ class LocalMachines:
         self.docker.run(["rm", "-f", "-v", name])
         self.docker.run(["volume", "rm", "-f", f"{name}-docker"], check=False)
         return [container_id, *nested]
+
+    def remove_stack(self, stack: str, parallel: int = 4) -> list[str]:
+        """Remove every VM, volume and network labelled with ``stack``; returns the container ids
+        (VMs and their nested containers) so callers can check for leaked cgroups."""
+        names = [vm.name for vm in self.observe({LABEL_STACK: stack})]
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names) or 1))) as workers:
+            ids = [one for removed in workers.map(self.remove, names) for one in removed]
+        for volume in self.volumes({LABEL_STACK: stack}):
+            self.docker.run(["volume", "rm", "-f", volume], check=False)
+        for network in self.networks({LABEL_STACK: stack}):
+            self.remove_network_if_empty(network)
+        return ids
 
     # ------------------------------------------------------------ observation
 
