@@ -362,6 +362,3 @@ class Script:
         rest = data[start:]
         return parts, rest[1:] if start == 0 else rest
 
-
-def as_script(action: Command | Script) -> Script:
-    return action if isinstance(action, Script) else Script((action,))

@@ -27,26 +27,6 @@ def leaked_cgroup_dirs(container_ids: Iterable[str], root: Path = CGROUP_ROOT) -
     return sorted(found)
 
 
-def empty_docker_cgroups(live_ids: Iterable[str], root: Path = CGROUP_ROOT) -> list[Path]:
-    """Directories under ``*/docker/`` with no process that belong to no live container.
-
-    A machine-wide view, for diagnosis: other users' running nested containers are
-    not reported (they have processes), but a leak from anyone is.
-    """
-    live = set(live_ids)
-    stray = []
-    for path in root.glob("*/docker/*"):
-        if not path.is_dir() or path.name in live or len(path.name) != 64:
-            continue
-        procs = path / "cgroup.procs"
-        try:
-            if procs.exists() and not procs.read_text().strip():
-                stray.append(path)
-        except OSError:
-            continue
-    return sorted(stray)
-
-
 def remove_cgroup_dirs(paths: Iterable[Path]) -> list[Path]:
     """rmdir leaked (empty) cgroup directories, deepest first; returns those that could not go."""
     stuck = []

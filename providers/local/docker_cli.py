@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import shutil
 import subprocess
 from collections.abc import Sequence
 from typing import IO
@@ -84,6 +83,3 @@ class DockerCli:
         return ProviderError(f"`{command}` failed", where=ENGINE, details=_tail(stderr),
                              hint="see the engine's message above")
 
-
-def docker_available(binary: str = "docker") -> bool:
-    return shutil.which(binary) is not None

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from moto_fixtures.testbed import LABEL_TESTBED, reap_orphans
 from providers.local import base_image
 from providers.local.cgroups import leaked_cgroup_dirs
 from providers.local.docker_cli import DockerCli
+from providers.local.ssh_keys import load_or_create_client_key
 
 pytestmark = pytest.mark.e2e
 
@@ -167,3 +169,11 @@ def test_reap_orphans_removes_only_dead_sessions_of_our_pid_namespace(vm_testbed
 
 def docker_names(vm_testbed, kind: str) -> list[str]:
     return vm_testbed.machines.docker.text([kind, "ls", "--format", "{{.Name}}"]).split()
+
+
+def test_client_key_is_created_once_with_mode_0600(tmp_path):
+    first = load_or_create_client_key(tmp_path / "keys" / "id_ed25519")
+    again = load_or_create_client_key(tmp_path / "keys" / "id_ed25519")
+    assert again == first and first.public.startswith("ssh-ed25519 ")
+    assert stat.S_IMODE((tmp_path / "keys" / "id_ed25519").stat().st_mode) == 0o600
+    assert first.fingerprint.startswith("SHA256:") and "PRIVATE" not in repr(first)
