@@ -76,7 +76,9 @@ class OperationBook:
     def in_scope(self, scope: str) -> list[Operation]:
         return [operation for operation in self._operations.values() if operation.scope == scope]
 
-    def delete(self, operation: Operation) -> None:
+    def delete(self, operation: Operation, now: float) -> None:
+        """Forget the operation; deleting the record does not cancel the work, so it finishes first."""
+        self.finish(operation, now)
         del self._operations[operation.path]
 
     def observe(self, operation: Operation, now: float) -> None:
@@ -151,11 +153,14 @@ def begin(
     """
     world = call.world
     failure = world.faults.take_operation_failure(call.method_id)
+    name = (
+        f"operation-{int(time.time() * 1000)}-{world.random.getrandbits(52):013x}-"
+        f"{world.random.getrandbits(32):08x}-{world.random.getrandbits(32):08x}"
+    )
     body = {
         "kind": "compute#operation",
         "id": world.new_id(),
-        "name": f"operation-{int(time.time() * 1000)}-{world.random.getrandbits(52):013x}-"
-        f"{world.random.getrandbits(32):08x}-{world.random.getrandbits(32):08x}",
+        "name": name,
         "operationType": operation_type,
         "targetLink": url(target),
         "targetId": target_id,
@@ -163,21 +168,27 @@ def begin(
         "user": USER,
         "progress": 0,
         "insertTime": timestamp(),
-        "selfLink": "",
+        "selfLink": url(f"{scope}/operations/{name}"),
     }
     if "/zones/" in scope:
         body["zone"] = url(scope)
     elif "/regions/" in scope:
         body["region"] = url(scope)
-    if failure is not None:
-
-        def effect() -> OperationError:
-            if undo is not None:
-                undo()
-            return failure
-
-    operation = Operation(body, scope, target, effect, world.faults.take_stall(call.method_id), call.now)
-    body["selfLink"] = url(operation.path)
+    stall_polls = world.faults.take_stall(call.method_id)
+    operation = Operation(
+        body, scope, target, _failing(failure, undo) if failure else effect, stall_polls, call.now
+    )
     request_id = call.query.get("requestId")
     world.operations.add(operation, (call.method_id, request_id) if request_id else None, reserves)
     return operation.render()
+
+
+def _failing(failure: OperationError, undo: Callable[[], None] | None) -> Effect:
+    """The effect of an operation a test made fail: nothing, bar undoing what the request did at once."""
+
+    def effect() -> OperationError:
+        if undo is not None:
+            undo()
+        return failure
+
+    return effect

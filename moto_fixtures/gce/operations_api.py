@@ -60,5 +60,5 @@ def list_(call: Call) -> dict:
 
 
 def delete(call: Call) -> dict:
-    call.world.operations.delete(_operation(call))
+    call.world.operations.delete(_operation(call), call.now)
     return {}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gce_cloud import PROJECT, ZONE
@@ -26,6 +27,28 @@ def raw_request(url: str, method: str, body: bytes) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def test_gce_client_fixture_builds_clients_on_the_fresh_server(gce_client, gce):
+    networks = gce_client(compute_v1.NetworksClient)
+    assert list(networks.list(project=PROJECT)) == []
+    assert gce.requests == {"compute.networks.list": 1}
+
+
+def test_concurrent_callers_get_distinct_addresses(cloud):
+    cloud.custom_network_with_subnetwork()
+
+    def create(index: int) -> str:
+        cloud.succeed(cloud.instance(f"vm-{index}"))
+        return (
+            cloud.instances.get(project=PROJECT, zone=ZONE, instance=f"vm-{index}")
+            .network_interfaces[0]
+            .network_i_p
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        addresses = list(pool.map(create, range(16)))
+    assert len(set(addresses)) == 16
 
 
 def test_malformed_json_is_400_in_googles_error_shape(gce):
