@@ -208,12 +208,10 @@ def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan 
                 plan = saved
             else:
                 plan = engine.plan(observed, destroy=destroy)
+            reporter.close()  # the live display must not draw over the plan or the prompt
             if not args.json:
-                reporter.close()
                 sys.stdout.write(render_plan(plan, color=_color(args)))
                 sys.stdout.flush()
-                reporter = _reporter(args)
-                engine.reporter = reporter
             if not plan.has_changes:
                 if args.json:
                     print(json.dumps({"plan": plan.to_json(), "applied": True, "failed": []}, indent=2))
@@ -221,6 +219,7 @@ def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan 
             if saved is None and not _confirm(plan, args, operation):
                 print("Cancelled; nothing was changed.")
                 return EXIT_ERROR
+            reporter = engine.reporter = _reporter(args)
             result = engine.apply(plan, observed, parallelism=args.parallelism)
     finally:
         reporter.close()

@@ -11,11 +11,12 @@ the previous batch.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from iacorch.errors import IacorchError
 from iacorch.plan import Action, Change
 from iacorch.provider import Step
+from iacorch.resources import KindSpec, conflicts
 
 Key = tuple[str, str]
 _OPS = {Action.CREATE: ("create",), Action.UPDATE: ("update",), Action.DELETE: ("delete",),
@@ -31,9 +32,17 @@ def steps_of(changes: Iterable[Change]) -> dict[Key, Step]:
     return steps
 
 
-def graph(changes: Iterable[Change], group_of=lambda address: None) -> dict[Key, set[Key]]:
+class CycleError(IacorchError):
+    def __init__(self, stuck: list[Key]) -> None:
+        self.stuck = stuck
+        super().__init__("the plan has a dependency cycle between: "
+                         + ", ".join(f"{op} {addr}" for addr, op in stuck[:8]))
+
+
+def graph(changes: Iterable[Change], group_of=lambda address: None,
+          kinds: Mapping[str, KindSpec] | None = None) -> dict[Key, set[Key]]:
     """For each step, the steps it waits for. ``group_of`` maps an address to its
-    rolling group (or None), for batch ordering."""
+    rolling group (or None), for batch ordering; ``kinds`` gives exclusive fields."""
     acting = [c for c in changes if c.action is not Action.NOOP]
     by_addr = {c.address: c for c in acting}
     steps = steps_of(acting)
@@ -57,10 +66,19 @@ def graph(changes: Iterable[Change], group_of=lambda address: None) -> dict[Key,
             if target is None or dep == c.address or (dep, "delete") not in steps:
                 continue
             destroy_first = target.action is Action.REPLACE and not target.create_before_destroy
-            ops = ("delete",) if destroy_first else ("delete", "update")
+            ops = ("delete",) if destroy_first or target.detach else ("delete", "update")
             for op in ops:
                 if (c.address, op) in steps:
                     waits[(dep, "delete")].add((c.address, op))
+    for c in acting:  # a new resource waits for the old holder of an exclusive value to go
+        spec = (kinds or {}).get(c.kind)
+        if spec is None or not spec.exclusive_fields or (c.address, "create") not in steps:
+            continue
+        for other in acting:
+            if other.kind != c.kind or (other.address, "delete") not in steps or other.address == c.address:
+                continue
+            if any(conflicts((c.after or {}).get(f), (other.before or {}).get(f)) for f in spec.exclusive_fields):
+                waits[(c.address, "create")].add((other.address, "delete"))
     batches: dict[tuple[str, int], list[str]] = {}
     for c in acting:
         group = group_of(c.address)
@@ -100,5 +118,4 @@ def check_acyclic(waits: dict[Key, set[Key]]) -> None:
             if indegree[u] == 0:
                 ready.append(u)
     if seen != len(waits):
-        stuck = sorted(f"{op} {addr}" for (addr, op), n in indegree.items() if n)
-        raise IacorchError("the plan has a dependency cycle between: " + ", ".join(stuck[:8]))
+        raise CycleError(sorted(k for k, n in indegree.items() if n))

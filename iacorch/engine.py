@@ -22,11 +22,7 @@ from iacorch.stack.load import StackFile, load_text
 
 def snapshot(sf: StackFile) -> dict[str, Any]:
     """What a saved plan needs to rebuild the stack exactly."""
-    text = ""
-    if sf.path:
-        with open(sf.path, encoding="utf-8") as f:
-            text = f.read()
-    return {"path": sf.path, "base_dir": sf.base_dir, "text": text, "vars": dict(sf.variables)}
+    return {"path": sf.path, "base_dir": sf.base_dir, "text": sf.text, "vars": dict(sf.variables)}
 
 
 def stack_from_snapshot(source: dict[str, Any]) -> StackFile:
@@ -69,7 +65,8 @@ class Engine:
         ids = IdMap({addr: r.id for addr, r in observed.resources.items()})
         start = time.monotonic()
         self.reporter.phase(f"applying {len(plan.actionable)} change(s) with parallelism {parallelism}")
-        outcome = execute(plan, self._run_step, ids, self.reporter, parallelism=parallelism)
+        outcome = execute(plan, self._run_step, ids, self.reporter, parallelism=parallelism,
+                          kinds=self.provider.model.kinds)
         return ApplyResult(plan, outcome, time.monotonic() - start)
 
     def _run_step(self, step: Step, ids: IdMap) -> str | None:

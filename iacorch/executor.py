@@ -34,9 +34,10 @@ class Outcome:
         return not self.failed and not self.skipped
 
 
-def execute(plan: Plan, run: StepFn, ids: IdMap, reporter: Reporter, *, parallelism: int = 10) -> Outcome:
+def execute(plan: Plan, run: StepFn, ids: IdMap, reporter: Reporter, *, parallelism: int = 10,
+            kinds=None) -> Outcome:
     steps = steps_of(plan.actionable)
-    waits = graph(plan.actionable, group_of)
+    waits = graph(plan.actionable, group_of, kinds)
     users: dict[Key, list[Key]] = {}
     for k, deps in waits.items():
         for d in deps:

@@ -50,6 +50,9 @@ class Change:
     ``reason`` is for people; nothing decides on it. ``depends_on`` lists the
     addresses whose changes must finish first. ``id`` is the observed cloud id.
     ``batch`` orders rolling replacements within a group (0 = no batching).
+    ``detach`` lets the old resource go before referrers are updated away from
+    it (the provider's delete detaches them); the planner sets it only to break
+    a cycle such as a subnet whose CIDR is taken over by a new one.
     """
 
     address: str
@@ -65,6 +68,7 @@ class Change:
     id: str | None = None
     create_before_destroy: bool = False
     batch: int = 0
+    detach: bool = False  # delete without waiting for referrers to be updated away; the delete detaches
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,7 +76,7 @@ class Change:
             "reason": self.reason, "id": self.id, "before": self.before, "after": self.after,
             "fields": [f.to_json() for f in self.fields], "depends_on": list(self.depends_on),
             "deps": list(self.deps), "old_deps": list(self.old_deps),
-            "create_before_destroy": self.create_before_destroy, "batch": self.batch,
+            "create_before_destroy": self.create_before_destroy, "batch": self.batch, "detach": self.detach,
         }
 
     @classmethod
@@ -84,7 +88,7 @@ class Change:
             reason=data.get("reason", ""), depends_on=tuple(data.get("depends_on", ())),
             deps=tuple(data.get("deps", ())), old_deps=tuple(data.get("old_deps", ())),
             id=data.get("id"), create_before_destroy=bool(data.get("create_before_destroy")),
-            batch=int(data.get("batch", 0)))
+            batch=int(data.get("batch", 0)), detach=bool(data.get("detach")))
 
     def with_(self, **kwargs: Any) -> "Change":
         return replace(self, **kwargs)

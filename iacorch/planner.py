@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from iacorch.dag import address_edges, graph
+from iacorch.dag import CycleError, address_edges, graph
 from iacorch.plan import Action, Change, FieldChange, Plan
 from iacorch.resources import KindSpec, Observed, ObservedResource, ProviderModel, Resource, references
 from iacorch.stack.model import Stack
@@ -55,7 +55,7 @@ def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: boo
         desired.extend(extra)
     changes = _diff_all(desired, observed, all_kinds)
     changes = _propagate_replacements(changes, desired, all_kinds)
-    changes = _order(changes, stack, notes)
+    changes = _order(changes, stack, notes, all_kinds)
     return Plan(stack=stack.stack, provider=stack.provider_kind, changes=tuple(changes),
                 observed_fingerprint=observed.fingerprint(), notes=tuple(notes), destroy=destroy,
                 source=dict(source or {}))
@@ -187,30 +187,76 @@ def _propagate_replacements(changes: list[Change], desired: list[Resource],
     return changes
 
 
-def _order(changes: list[Change], stack: Stack, notes: list[str]) -> list[Change]:
-    """Batches for rolling instance replacement, then dependency edges from the step graph."""
-    rolling = _rolling_batches(changes, stack, notes)
-    changes = [c.with_(batch=rolling[c.address]) if c.address in rolling else c for c in changes]
-    edges = address_edges(graph(changes, group_of))
+def _order(changes: list[Change], stack: Stack, notes: list[str],
+           kinds: Mapping[str, KindSpec]) -> list[Change]:
+    """Batches for rolling instance replacement, then dependency edges from the step graph.
+
+    Where the order closes a cycle (a new resource needs what only exists once
+    an old one is gone), a create-before-destroy replacement in the cycle is
+    destroyed first; if that is not enough, its rolling order is dropped, and
+    last, an old resource is deleted before referrers are updated away from it
+    (its delete detaches them).
+    """
+    changes = _assign_batches(changes, stack)
+    while True:
+        try:
+            edges = address_edges(graph(changes, group_of, kinds))
+            break
+        except CycleError as exc:
+            stuck = {addr for addr, _ in exc.stuck}
+            flip = [i for i, c in enumerate(changes) if c.address in stuck
+                    and c.action is Action.REPLACE and c.create_before_destroy]
+            unbatch = [i for i, c in enumerate(changes) if c.address in stuck and c.batch]
+            detach = [i for i, c in enumerate(changes) if (c.address, "delete") in exc.stuck and not c.detach
+                      and any((d, "update") in exc.stuck for d in stuck)]
+            if flip:
+                for i in flip:
+                    changes[i] = changes[i].with_(
+                        create_before_destroy=False,
+                        reason=changes[i].reason + "; destroyed first, as its replacement needs what it holds")
+            elif unbatch:
+                for i in unbatch:
+                    changes[i] = changes[i].with_(batch=0)
+            elif detach:
+                for i in detach:
+                    changes[i] = changes[i].with_(
+                        detach=True, reason=changes[i].reason + "; detached from what refers to it as it goes")
+            else:
+                raise
+    notes.extend(_rolling_notes(changes, stack))
     return [c.with_(depends_on=tuple(sorted(edges.get(c.address, ())))) if c.action is not Action.NOOP else c
             for c in changes]
 
 
-def _rolling_batches(changes: list[Change], stack: Stack, notes: list[str]) -> dict[str, int]:
-    batches: dict[str, int] = {}
+def _assign_batches(changes: list[Change], stack: Stack) -> list[Change]:
+    batch: dict[str, int] = {}
+    for gname, items in _replaced_by_group(changes).items():
+        group = stack.groups.get(gname)
+        surge = group.max_surge if group else 1
+        for n, c in enumerate(items):
+            batch[c.address] = n // surge + 1
+    return [c.with_(batch=batch[c.address]) if c.address in batch else c for c in changes]
+
+
+def _replaced_by_group(changes: list[Change]) -> dict[str, list[Change]]:
     per_group: dict[str, list[tuple[int, Change]]] = {}
     for c in changes:
         parsed = parse_instance_address(c.address)
         if parsed and c.action is Action.REPLACE:
             per_group.setdefault(parsed[0], []).append((parsed[1], c))
-    for gname, items in sorted(per_group.items()):
+    return {g: [c for _, c in sorted(items, key=lambda t: t[0])] for g, items in sorted(per_group.items())}
+
+
+def _rolling_notes(changes: list[Change], stack: Stack) -> list[str]:
+    notes = []
+    for gname, items in _replaced_by_group(changes).items():
         group = stack.groups.get(gname)
         surge = group.max_surge if group else 1
-        items.sort(key=lambda t: t[0])
-        for n, (_, c) in enumerate(items):
-            batches[c.address] = n // surge + 1
         minimum = group.size.min if group else 0
-        if all(c.create_before_destroy for _, c in items):
+        if not any(c.batch for c in items):
+            notes.append(f"group.{gname}: {len(items)} instance(s) replaced together: their new subnets "
+                         f"exist only once the old instances are gone; capacity drops meanwhile")
+        elif all(c.create_before_destroy for c in items):
             notes.append(f"group.{gname}: rolling replace of {len(items)} instance(s), {surge} at a time, "
                          f"each new instance up before an old one goes; never below min {minimum}")
         else:
@@ -219,4 +265,4 @@ def _rolling_batches(changes: list[Change], stack: Stack, notes: list[str]) -> d
             below = f"below min {minimum}" if low < minimum else f"not below min {minimum}"
             notes.append(f"group.{gname}: {len(items)} instance(s) must be destroyed before they are "
                          f"recreated, {surge} at a time; capacity drops to {low} meanwhile ({below})")
-    return batches
+    return notes

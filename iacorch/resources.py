@@ -22,6 +22,8 @@ class KindSpec:
     fields are updated in place. ``set_fields`` hold lists compared as sets
     (security group rules, route table associations) and are shown item by item.
     ``create_before_destroy`` says how a replacement is ordered.
+    ``exclusive_fields`` hold values two resources of the kind cannot share at
+    once (a subnet's CIDR): a new one waits until an old holder is deleted.
     """
 
     kind: str
@@ -29,6 +31,7 @@ class KindSpec:
     set_fields: frozenset[str] = frozenset()
     create_before_destroy: bool = False
     label: str = ""  # what people call it, e.g. "EC2 instance"
+    exclusive_fields: frozenset[str] = frozenset()  # values no two live resources may share (CIDRs overlap)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,18 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {k: getattr(value, k) for k in value.__dataclass_fields__}
     raise TypeError(f"not JSON data: {type(value).__name__}")
+
+
+def conflicts(a: Any, b: Any) -> bool:
+    """Two values of an exclusive field clash: equal, or overlapping networks."""
+    import ipaddress
+
+    if isinstance(a, str) and isinstance(b, str) and "/" in a and "/" in b:
+        try:
+            return ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b))
+        except ValueError:
+            pass
+    return a == b
 
 
 def references(attrs: Mapping[str, Any], addresses: Iterable[str]) -> set[str]:

@@ -24,6 +24,7 @@ class StackFile:
     path: str
     base_dir: str
     variables: Mapping[str, Any] = field(default_factory=dict)
+    text: str = field(default="", compare=False, repr=False)
     source: Source | None = field(default=None, compare=False, repr=False)
 
     def resolve(self, path: str) -> str:
@@ -63,4 +64,4 @@ def load_text(text: str, filename: str, *, var_files: list[str] | None = None,
     problems = sorted(check(stack, source, base), key=by_position)
     if problems:
         raise problems[0] if len(problems) == 1 else StackErrors(problems)
-    return StackFile(stack=stack, path=filename, base_dir=base, variables=variables, source=source)
+    return StackFile(stack=stack, path=filename, base_dir=base, variables=variables, text=text, source=source)

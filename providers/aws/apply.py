@@ -58,6 +58,13 @@ class AwsSteps:
         self.ec2.modify_subnet_attribute(SubnetId=c.id, MapPublicIpOnLaunch={"Value": bool(c.after["public"])})
 
     def delete_subnet(self, c: Change, ids: IdMap) -> None:
+        if c.detach:
+            tables = self.ec2.describe_route_tables(
+                Filters=[{"Name": "association.subnet-id", "Values": [c.id]}])["RouteTables"]
+            for table in tables:
+                for assoc in table.get("Associations", []):
+                    if assoc.get("SubnetId") == c.id:
+                        self.ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
         self._retry_dependency(lambda: self.ec2.delete_subnet(SubnetId=c.id))
 
     # -- internet gateway --------------------------------------------------------------

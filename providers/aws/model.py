@@ -21,7 +21,8 @@ KINDS: dict[str, KindSpec] = {k.kind: k for k in (
     KindSpec("internet_gateway", label="internet gateway"),
     KindSpec("route_table", replace_fields=frozenset({"vpc"}), set_fields=frozenset({"routes", "subnets"}),
              label="route table"),
-    KindSpec("subnet", replace_fields=frozenset({"vpc", "cidr", "zone"}), label="subnet"),
+    KindSpec("subnet", replace_fields=frozenset({"vpc", "cidr", "zone"}), exclusive_fields=frozenset({"cidr"}),
+             label="subnet"),
     # names carry a digest of the description, so a replacement can come up beside the old group
     KindSpec("security_group", replace_fields=frozenset({"vpc", "name", "description"}),
              create_before_destroy=True, label="security group"),
