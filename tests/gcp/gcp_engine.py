@@ -1,0 +1,88 @@
+"""The real engine on stacks/gcp-web.yaml (or edits of it) against the local GCE API,
+and real clients to look at what exists."""
+
+from __future__ import annotations
+
+import pathlib
+
+from google.cloud import compute_v1
+
+from iacorch.engine import Engine
+from iacorch.plan import Plan
+from iacorch.report import RecordingReporter
+from iacorch.stack.load import StackFile, load_text
+from moto_fixtures.gce import GceServer
+from moto_fixtures.gce.clients import compute_client
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+STACK_PATH = ROOT / "stacks" / "gcp-web.yaml"
+REFERENCE = STACK_PATH.read_text()
+PROJECT = "iacorch-demo"
+REGION = "us-central1"
+
+
+def load(text: str = REFERENCE) -> StackFile:
+    return load_text(text, str(STACK_PATH))
+
+
+def edited(*pairs: tuple[str, str], text: str = REFERENCE) -> StackFile:
+    for old, new in pairs:
+        assert old in text, old
+        text = text.replace(old, new)
+    return load(text)
+
+
+def engine_for(sf: StackFile) -> Engine:
+    from providers.gcp import GcpProvider
+
+    return Engine(sf, GcpProvider(sf), RecordingReporter())
+
+
+def converge(sf: StackFile, *, destroy: bool = False) -> Plan:
+    engine = engine_for(sf)
+    observed = engine.observe()
+    plan = engine.plan(observed, destroy=destroy)
+    result = engine.apply(plan, observed)
+    assert result.outcome.ok, result.outcome.failed + result.outcome.skipped
+    return plan
+
+
+def pending(sf: StackFile, *, destroy: bool = False) -> Plan:
+    engine = engine_for(sf)
+    return engine.plan(engine.observe(), destroy=destroy)
+
+
+class Cloud:
+    """Real clients on the local API, for looking behind iacorch's back and changing things there."""
+
+    def __init__(self, server: GceServer) -> None:
+        def client(cls):
+            return compute_client(cls, server.url)
+
+        self.networks = client(compute_v1.NetworksClient)
+        self.subnetworks = client(compute_v1.SubnetworksClient)
+        self.firewalls = client(compute_v1.FirewallsClient)
+        self.templates = client(compute_v1.InstanceTemplatesClient)
+        self.instances = client(compute_v1.InstancesClient)
+        self.global_operations = client(compute_v1.GlobalOperationsClient)
+        self.region_operations = client(compute_v1.RegionOperationsClient)
+        self.zone_operations = client(compute_v1.ZoneOperationsClient)
+
+    def done(self, operation: compute_v1.Operation) -> None:
+        if operation.zone:
+            done = self.zone_operations.wait(project=PROJECT, zone=operation.zone.rsplit("/", 1)[1],
+                                             operation=operation.name)
+        elif operation.region:
+            done = self.region_operations.wait(project=PROJECT, region=operation.region.rsplit("/", 1)[1],
+                                               operation=operation.name)
+        else:
+            done = self.global_operations.wait(project=PROJECT, operation=operation.name)
+        assert not done.error.errors, done.error
+
+    def instances_of(self, stack: str, group: str | None = None) -> list[compute_v1.Instance]:
+        text = f"labels.iacorch-stack = {stack}" + (f" labels.iacorch-group = {group}" if group else "")
+        pager = self.instances.aggregated_list(request={"project": PROJECT, "filter": text})
+        return [i for _, scoped in pager for i in scoped.instances]
+
+    def names(self, client, **scope) -> set[str]:
+        return {item.name for item in client.list(project=PROJECT, **scope)}
