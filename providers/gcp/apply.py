@@ -19,7 +19,8 @@ from iacorch.plan import Action, Change
 from iacorch.provider import IdMap, Step
 from providers.gcp.errors import GceError, translate
 from providers.gcp.model import instance_name, public_key_sha256, user_data_sha256
-from providers.gcp.operations import TIMEOUT, wait_for
+from providers.gcp import operations
+from providers.gcp.operations import wait_for
 from providers.gcp.ownership import (LABEL_GROUP, LABEL_SOURCE_TEMPLATE, LABEL_STACK, LABEL_TEMPLATE,
                                      LABEL_TEMPLATE_VERSION, description, owner_of)
 from providers.gcp.session import GceSession
@@ -187,8 +188,9 @@ class GcpSteps:
             wait_for(self.s, self.s.call("instances", "start_unary", **params), c.address)
             self._until_running(c.address, params["zone"], params["instance"])
 
-    def _until_running(self, address: str, zone: str, name: str, timeout: float = TIMEOUT) -> None:
+    def _until_running(self, address: str, zone: str, name: str) -> None:
         """The insert is DONE when the instance exists; it boots on through STAGING to RUNNING."""
+        timeout = operations.TIMEOUT
         deadline = time.monotonic() + timeout
         while True:
             status = self.s.call("instances", "get", zone=zone, instance=name).status

@@ -90,6 +90,9 @@ def explain(status: int | None, reason: str, message: str, where: str | None) ->
     if summary is None:
         summary = "the API failed internally" if status and status >= 500 else "the API refused it"
         hint = RERUN_HINT if status and status >= 500 else hint
+    template = re.match(r"instance_template\.(\S+)$", where or "")
+    if template and hint:  # the template at fault is known: name it
+        hint = hint.replace("launch_templates.*", f"launch_templates.{template.group(1)}")
     return GceError(f"{summary}: {message}", where=where, hint=hint, status=status, reason=reason)
 
 

@@ -28,8 +28,10 @@ def _last(link: str) -> str:
     return link.rstrip("/").rsplit("/", 1)[-1]
 
 
-def wait_for(session: GceSession, operation: Any, where: str, timeout: float = TIMEOUT) -> Any:
-    """Wait until ``operation`` is DONE; raise its error, if any, as a ProviderError."""
+def wait_for(session: GceSession, operation: Any, where: str, timeout: float | None = None) -> Any:
+    """Wait until ``operation`` is DONE (at most ``timeout``, default ``TIMEOUT`` seconds);
+    raise its error, if any, as a ProviderError."""
+    timeout = TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while operation.status != DONE:
         if time.monotonic() >= deadline:
