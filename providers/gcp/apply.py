@@ -10,19 +10,27 @@ it; a delete of something already gone succeeds.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from google.cloud import compute_v1
 
 from iacorch.errors import ProviderError
 from iacorch.plan import Action, Change
 from iacorch.provider import IdMap, Step
+from providers.gcp import operations
 from providers.gcp.errors import GceError, translate
 from providers.gcp.model import instance_name, public_key_sha256, user_data_sha256
-from providers.gcp import operations
 from providers.gcp.operations import wait_for
-from providers.gcp.ownership import (LABEL_GROUP, LABEL_SOURCE_TEMPLATE, LABEL_STACK, LABEL_TEMPLATE,
-                                     LABEL_TEMPLATE_VERSION, description, owner_of)
+from providers.gcp.ownership import (
+    LABEL_GROUP,
+    LABEL_SOURCE_TEMPLATE,
+    LABEL_STACK,
+    LABEL_TEMPLATE,
+    LABEL_TEMPLATE_VERSION,
+    description,
+    owner_of,
+)
 from providers.gcp.session import GceSession
 
 # path segment of a collection -> (service, its name parameter, the scope parameter before it)
@@ -46,7 +54,7 @@ def locate(path: str) -> tuple[str, dict[str, str]]:
 
 
 class GcpSteps:
-    def __init__(self, session: GceSession, stack: str, inputs: "TemplateInputs") -> None:
+    def __init__(self, session: GceSession, stack: str, inputs: TemplateInputs) -> None:
         self.s = session
         self.stack = stack
         self.inputs = inputs

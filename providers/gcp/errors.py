@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import google.api_core.exceptions as api_exceptions
 import google.auth.exceptions
@@ -27,13 +28,15 @@ RERUN_HINT = "run apply again; it continues from here"
 # (what the message or field names, summary, hint): the first match explains a not-found or invalid value
 _SUBJECTS = [
     (r"machineTypes?\b|machine ?type", "the machine type does not exist",
-     "check launch_templates.*.machine_type: it must exist in every zone of provider.gcp.zones "
-     "(gcloud compute machine-types list)"),
+     ("check launch_templates.*.machine_type: it must exist in every zone of provider.gcp.zones "
+      "(gcloud compute machine-types list)")),
     (r"/images/|sourceImage|\bimage\b", "the image does not exist",
      "check launch_templates.*.image: a path such as projects/debian-cloud/global/images/family/debian-12"),
     (r"/zones/[^/']+'?$|\bzone\b", "the zone does not exist or is not in the region",
      "check provider.gcp.zones: each zone must exist and lie in provider.gcp.region"),
     (r"/regions/[^/']+'?$", "the region does not exist", "check provider.gcp.region"),
+    (r"[Mm]ust be in region|same region", "the zone is not in the stack's region",
+     "check provider.gcp.zones: each zone must lie in provider.gcp.region"),
     (r"^projects/[^/]+$|'projects/[^/']+'", "the project does not exist or is not visible",
      "check provider.gcp.project, and that the Compute Engine API is enabled in it"),
     (r"[Ii][Pp]CidrRange", "the subnetwork range is refused", "check network.subnets.*.cidr"),
@@ -50,8 +53,8 @@ _CODES = {
     "rateLimitExceeded": ("the API is rate limiting this project", RERUN_HINT),
     "resourceNotReady": ("another operation on it is still running", RERUN_HINT),
     "alreadyExists": ("a resource with this name already exists",
-                      "it was not made by this stack (or by another stack with the same name): delete or "
-                      "rename it, or give the stack another name"),
+                      ("it was not made by this stack (or by another stack with the same name): delete or "
+                       "rename it, or give the stack another name")),
     "forbidden": ("permission denied", "the credentials need Compute Admin (roles/compute.admin) on the project"),
     "insufficientPermissions": ("permission denied",
                                 "the credentials need Compute Admin (roles/compute.admin) on the project"),

@@ -37,7 +37,8 @@ differently on AWS and GCP.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from iacorch.resources import KindSpec, Resource, digest
 from iacorch.stack.model import Stack

@@ -16,14 +16,20 @@ desired resource has, so the next plan deletes them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from iacorch.resources import Observed, ObservedResource
 from providers.gcp.errors import translate
 from providers.gcp.model import api_path, public_key_sha256, user_data_sha256
-from providers.gcp.ownership import (LABEL_SOURCE_TEMPLATE, LABEL_TEMPLATE_VERSION, description_filter,
-                                     label_filter, owner_of)
+from providers.gcp.ownership import (
+    LABEL_SOURCE_TEMPLATE,
+    LABEL_TEMPLATE_VERSION,
+    description_filter,
+    label_filter,
+    owner_of,
+)
 from providers.gcp.session import GceSession
 
 RUNNING_STATES = {"PROVISIONING", "STAGING", "RUNNING", "REPAIRING"}

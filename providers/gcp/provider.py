@@ -16,6 +16,7 @@ from providers.gcp.model import GcpModel
 from providers.gcp.observe import observe
 from providers.gcp.session import GceSession
 
+
 class GcpProvider:
     name = "gcp"
 
@@ -48,4 +49,4 @@ class GcpProvider:
         return FileLockBackend(self.sf.resolve(path) if path else os.path.join(stack_dir(self.sf.stack.stack), "lock"))
 
     def close(self) -> None:
-        pass
+        self.session.close()

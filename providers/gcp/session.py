@@ -24,6 +24,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
+from iacorch.errors import ProviderError
 from iacorch.stack.infra import GcpProvider
 from providers.gcp.errors import translate
 
@@ -44,6 +45,10 @@ class GceSession:
         self.project = settings.project
         self.region = settings.region
         self.endpoint = settings.endpoint or os.environ.get(ENDPOINT_ENV) or None
+        if self.endpoint and urlsplit(self.endpoint).scheme not in ("http", "https"):
+            raise ProviderError(f"the GCE endpoint {self.endpoint!r} has no http:// or https://",
+                                hint=f"write it as a URL, e.g. http://127.0.0.1:8085 (provider.gcp.endpoint "
+                                     f"or {ENDPOINT_ENV})")
         self.calls: collections.Counter[str] = collections.Counter()
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -86,6 +91,12 @@ class GceSession:
         hooks = {attr: hook(f"compute.{api}.{_camel(attr[4:], upper=False)}")
                  for attr in dir(base) if attr.startswith("pre_")}
         return type(f"Counting{base.__name__}", (base,), hooks)()
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.transport.close()
+            self._clients.clear()
 
     def call(self, service: str, method: str, **request: Any) -> Any:
         """One API call; the caller wraps it in ``translate`` naming the resource."""

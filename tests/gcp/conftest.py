@@ -9,8 +9,8 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from moto_fixtures.gce import GceServer  # noqa: E402
-from moto_fixtures.gce.fixtures import gce, gce_client, gce_server  # noqa: E402,F401
+from moto_fixtures.gce import GceServer
+from moto_fixtures.gce.fixtures import gce, gce_client, gce_server  # noqa: F401
 
 STEP_SECONDS = 0.02  # operations and boots move on by themselves this fast, so waits stay short
 

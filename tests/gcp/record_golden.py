@@ -19,8 +19,8 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from gcp_engine import PROJECT, REFERENCE  # noqa: E402
-from test_gcp_golden import CASES, TEST_KEY, expected_view, model_for  # noqa: E402
+from gcp_engine import PROJECT, REFERENCE
+from test_gcp_golden import CASES, TEST_KEY, expected_view, model_for
 
 Edits = list[tuple[str, str]]
 # case: (edits of the reference for what exists before, or None; edits for the desired stack; instances stopped)

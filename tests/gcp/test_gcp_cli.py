@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from gcp_engine import REGION, ROOT
 
 pytestmark = pytest.mark.usefixtures("gcp")
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("gcp")
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "iacorch.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=os.environ.copy(), timeout=120)
+                          cwd=ROOT, env=os.environ.copy(), timeout=120, check=False)
 
 
 def test_plan_exits_2_with_changes_then_0_after_apply():

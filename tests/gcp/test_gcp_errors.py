@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from gcp_engine import PROJECT, REGION, Cloud, converge, edited, engine_for, load
 from google.cloud import compute_v1
 
-from gcp_engine import PROJECT, REGION, Cloud, converge, edited, engine_for, load
 from iacorch.errors import ProviderError
 from moto_fixtures.gce import ApiError, OperationError
 
@@ -52,7 +52,7 @@ def test_a_name_taken_by_something_we_do_not_own_is_a_conflict(cloud):
     engine = engine_for(load())
     observed = engine.observe()
     result = engine.apply(engine.plan(observed), observed)
-    [(step, error)] = result.outcome.failed
+    [(_, error)] = result.outcome.failed
     assert_clear(error, "network.main", "a resource with this name already exists",
                  "'projects/iacorch-demo/global/networks/gcp-web-net'", "not made by this stack")
     assert {s.change.address for s, _ in result.outcome.skipped} >= {"subnetwork.public-a", "group.app[0]"}
@@ -79,7 +79,7 @@ def test_something_deleted_behind_our_back_is_not_found(cloud):
     plan = engine.plan(observed)
     template = observed.resources["instance_template.node"].id.rsplit("/", 1)[1]
     cloud.done(cloud.templates.delete_unary(project=PROJECT, instance_template=template))
-    [(step, error)] = engine.apply(plan, observed).outcome.failed
+    [(_, error)] = engine.apply(plan, observed).outcome.failed
     assert_clear(error, "group.app[3]", f"not found: The resource 'projects/iacorch-demo/global/instanceTemplates/"
                                         f"{template}' was not found", "deleted outside iacorch; run plan again")
 
@@ -145,3 +145,22 @@ def test_an_unreachable_endpoint(monkeypatch):
     with pytest.raises(ProviderError) as err:
         engine_for(load()).observe()
     assert f"cannot reach the Compute Engine API at http://127.0.0.1:{port}" in str(err.value)
+
+
+def test_a_zone_outside_the_region(gcp):
+    failed = failures(edited(("zones: [us-central1-a, us-central1-b]", "zones: [us-central1-a, us-east1-b]")))
+    assert sorted(failed) == ["group.app[1]"]
+    assert_clear(failed["group.app[1]"], "group.app[1]", "the zone is not in the stack's region",
+                 "check provider.gcp.zones")
+
+
+def test_the_stack_endpoint_wins_over_the_environment_and_must_be_a_url(gcp):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    project = "    project: \"{{ project }}\"\n"
+    with pytest.raises(ProviderError, match=f"cannot reach the Compute Engine API at http://127.0.0.1:{port}"):
+        engine_for(edited((project, f"{project}    endpoint: http://127.0.0.1:{port}\n"))).observe()
+    with pytest.raises(ProviderError, match="has no http:// or https://") as err:
+        engine_for(edited((project, f"{project}    endpoint: 127.0.0.1:{port}\n")))
+    assert "e.g. http://127.0.0.1:8085" in str(err.value)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
+from gcp_engine import PROJECT, REGION, Cloud, converge, edited, engine_for, load, pending
 from google.cloud import compute_v1
 
-from gcp_engine import PROJECT, REGION, Cloud, converge, edited, engine_for, load, pending
 from iacorch.plan import Action
 from providers.gcp.ownership import description
 
@@ -22,6 +23,7 @@ EDITS = {
     "rule description change": [("app servers, reachable on 8080 only from the edge", "app servers v2")],
     "subnet CIDR change": [("10.20.2.0/24", "10.20.3.0/24")],
     "group's security groups change": [("security_groups: [app], size", "security_groups: [app, edge], size")],
+    "subnet made private": [("public-b: {cidr: 10.20.2.0/24, public: true}", "public-b: {cidr: 10.20.2.0/24}")],
     "group removed": [("  edge: {template: node, subnets: [public-a], security_groups: [edge], size: 1}\n", "")],
 }
 
@@ -71,6 +73,23 @@ def test_each_kind_of_change_applies_and_converges(name):
     plan = converge(changed)
     assert plan.has_changes
     assert not pending(changed).has_changes, name
+
+
+def test_instances_in_a_private_subnet_have_no_external_ip():
+    changed = edited(*EDITS["subnet made private"])
+    converge(changed)
+    observed = engine_for(changed).observe().resources
+    assert observed["group.app[1]"].attrs["public_ip"] is None
+    assert observed["group.app[1]"].attrs["private_ip"].startswith("10.20.2.")
+    assert observed["group.app[0]"].attrs["public_ip"]
+
+
+def test_the_stack_lock_is_a_file_under_iacorch_home_or_where_the_stack_says(iacorch_home, tmp_path):
+    assert engine_for(load()).provider.lock_backend().where == os.path.join(
+        iacorch_home, "stacks", "gcp-web", "lock")
+    project = "    project: \"{{ project }}\"\n"
+    custom = edited((project, f"{project}    lock: {tmp_path}/gcp-web.lock\n"))
+    assert engine_for(custom).provider.lock_backend().where == str(tmp_path / "gcp-web.lock")
 
 
 def test_template_change_rolls_the_group_without_dropping_below_its_size(cloud):

@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 from gcp_engine import REFERENCE, ROOT, edited, load
-from iacorch.planner import plan
+
 from iacorch.plan import Action
+from iacorch.planner import plan
 from iacorch.resources import Observed, ObservedResource
 from providers.gcp.model import KINDS, GcpModel, instance_name
 from providers.gcp.ownership import MAX_NAME, description, description_filter, name, owner_of
@@ -76,10 +77,11 @@ def test_instances_spread_over_zones_and_subnets_round_robin():
 
 def test_a_rule_change_is_a_rule_level_diff_and_rule_order_does_not_matter():
     before = {a for a, r in desired(load()).items() if r.kind == "firewall"}
-    swapped = edited(("      - {ports: [80, 443], from: 0.0.0.0/0}\n      - {ports: [22], from: 0.0.0.0/0, "
-                      "description: ssh for iacorch}\n",
-                      "      - {ports: [22], from: 0.0.0.0/0, description: ssh for iacorch}\n"
-                      "      - {ports: [443, 80], from: 0.0.0.0/0}\n"))
+    edge_rules = ("      - {ports: [80, 443], from: 0.0.0.0/0}\n"
+                  "      - {ports: [22], from: 0.0.0.0/0, description: ssh for iacorch}\n")
+    reordered = ("      - {ports: [22], from: 0.0.0.0/0, description: ssh for iacorch}\n"
+                 "      - {ports: [443, 80], from: 0.0.0.0/0}\n")
+    swapped = edited((edge_rules, reordered))
     assert {a for a, r in desired(swapped).items() if r.kind == "firewall"} == before
     widened = edited(("ports: [8080], from_group: edge", "ports: [8080, 9000-9010], from_group: edge"))
     p = plan(widened.stack, as_observed(desired(load())), model())

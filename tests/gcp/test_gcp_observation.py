@@ -4,9 +4,9 @@ grow with pages, never with resources, and every request is counted."""
 from __future__ import annotations
 
 import pytest
+from gcp_engine import PROJECT, Cloud, converge, edited, engine_for, load
 from google.cloud import compute_v1
 
-from gcp_engine import PROJECT, Cloud, converge, edited, engine_for, load
 from providers.gcp.ownership import description
 
 pytestmark = pytest.mark.usefixtures("gcp")
