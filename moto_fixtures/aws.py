@@ -11,6 +11,7 @@ Start mocks before creating any boto3 client; clients are never made at import.
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.request
 from typing import Iterator
@@ -36,6 +37,7 @@ class MotoServer:
         self.url = ""
 
     def start(self) -> "MotoServer":
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise  # one line per request otherwise
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"

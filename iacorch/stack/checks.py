@@ -86,9 +86,13 @@ def _references(stack: Stack, r: _Report) -> None:
         r.ref(("reconcile", "on"), "group", stack.reconcile.on, stack.groups, "groups")
 
 
+_RESERVED_ADDRESSES = {"aws": 5, "gcp": 4, "local": 3}
+
+
 def _cidrs(stack: Stack, r: _Report) -> None:
     if not stack.network:
         return
+    _capacity(stack, r)
     vpc = ipaddress.ip_network(stack.network.vpc.cidr)
     seen: list[tuple[str, ipaddress.IPv4Network]] = []
     for name, subnet in stack.network.subnets.items():
@@ -101,6 +105,24 @@ def _cidrs(stack: Stack, r: _Report) -> None:
             if net.overlaps(other):
                 r.add(path, f"{net} overlaps subnet '{other_name}' ({other})")
         seen.append((name, net))
+
+
+def _capacity(stack: Stack, r: _Report) -> None:
+    """Groups at their max size must fit in their subnets (moto even crashes when they don't)."""
+    need: dict[str, int] = {}
+    for group in stack.groups.values():
+        for i, name in enumerate(group.subnets):
+            share = group.size.max // len(group.subnets) + (1 if i < group.size.max % len(group.subnets) else 0)
+            need[name] = need.get(name, 0) + share
+    for name, count in need.items():
+        subnet = stack.network.subnets.get(name) if stack.network else None
+        if subnet is None:
+            continue
+        usable = ipaddress.ip_network(subnet.cidr).num_addresses - _RESERVED_ADDRESSES[stack.provider_kind]
+        if count > usable:
+            r.add(("network", "subnets", name, "cidr"),
+                  f"{subnet.cidr} has {max(usable, 0)} usable addresses, but the groups placed in it "
+                  f"may need {count} at their max size", "use a larger subnet or lower the groups' max")
 
 
 def _provider_fields(stack: Stack, source: Source, r: _Report) -> None:

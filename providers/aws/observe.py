@@ -28,16 +28,17 @@ def observe(session: AwsSession, stack: str) -> Observed:
             by_id[ident] = address
         return address
 
-    vpcs = session.paginate("ec2", "describe_vpcs", "Vpcs", Filters=owned)
-    subnets = session.paginate("ec2", "describe_subnets", "Subnets", Filters=owned)
-    igws = session.paginate("ec2", "describe_internet_gateways", "InternetGateways", Filters=owned)
-    tables = session.paginate("ec2", "describe_route_tables", "RouteTables", Filters=owned)
-    groups = session.paginate("ec2", "describe_security_groups", "SecurityGroups", Filters=owned)
+    # the largest page each API allows, so requests grow with pages, not resources
+    vpcs = session.paginate("ec2", "describe_vpcs", "Vpcs", 1000, Filters=owned)
+    subnets = session.paginate("ec2", "describe_subnets", "Subnets", 1000, Filters=owned)
+    igws = session.paginate("ec2", "describe_internet_gateways", "InternetGateways", 1000, Filters=owned)
+    tables = session.paginate("ec2", "describe_route_tables", "RouteTables", 100, Filters=owned)
+    groups = session.paginate("ec2", "describe_security_groups", "SecurityGroups", 1000, Filters=owned)
     keys = session.paginate("ec2", "describe_key_pairs", "KeyPairs", Filters=owned)
-    templates = session.paginate("ec2", "describe_launch_templates", "LaunchTemplates", Filters=owned)
-    versions = session.paginate("ec2", "describe_launch_template_versions", "LaunchTemplateVersions",
+    templates = session.paginate("ec2", "describe_launch_templates", "LaunchTemplates", 200, Filters=owned)
+    versions = session.paginate("ec2", "describe_launch_template_versions", "LaunchTemplateVersions", 200,
                                 Versions=["$Latest"]) if templates else []
-    reservations = session.paginate("ec2", "describe_instances", "Reservations", Filters=owned + [
+    reservations = session.paginate("ec2", "describe_instances", "Reservations", 1000, Filters=owned + [
         {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES}])
 
     for v in vpcs:

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 from botocore.config import Config
 
 from iacorch.errors import ProviderError
@@ -74,21 +75,28 @@ class AwsSession:
 
     def _count(self, request: Any, **_: Any) -> None:
         # one per HTTP request actually sent, retries included
-        body = request.body or b""
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode()
+        if not isinstance(body, bytes):
+            body = b""  # a stream (S3 uploads): reading it here would send an empty body
         op = ""
-        if isinstance(body, bytes) and b"Action=" in body:
+        if b"Action=" in body:
             op = body.split(b"Action=", 1)[1].split(b"&", 1)[0].decode()
         target = request.headers.get("X-Amz-Target")
         if target:
             op = target.decode() if isinstance(target, bytes) else target
         self.calls[op or request.method] += 1
 
-    def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    def paginate(self, service: str, operation: str, key: str, page_size: int | None = None,
+                 **params: Any) -> list[dict[str, Any]]:
+        """All items of a paginated Describe; ``page_size`` asks for the API's largest pages."""
         client = self.client(service)
         out: list[dict[str, Any]] = []
         with translate(f"{service}:{operation}"):
             if client.can_paginate(operation):
-                for page in client.get_paginator(operation).paginate(**params):
+                config = {"PageSize": page_size} if page_size else {}
+                for page in client.get_paginator(operation).paginate(PaginationConfig=config, **params):
                     out.extend(page.get(key, []))
             else:
                 out.extend(getattr(client, operation)(**params).get(key, []))
@@ -131,6 +139,9 @@ def translate(where: str) -> Iterator[None]:
         raise ProviderError(f"cannot reach the AWS endpoint {exc.kwargs.get('endpoint_url', '')}",
                             where=where, hint="check AWS_ENDPOINT_URL / provider.aws.endpoint and the network"
                             ) from None
+    except botocore.parsers.ResponseParserError:
+        raise ProviderError("the AWS API returned a response that is not AWS's (an error page?)", where=where,
+                            hint="check the endpoint; run apply again, it continues from here") from None
     except botocore.exceptions.BotoCoreError as exc:
         raise ProviderError(f"AWS SDK error: {exc}", where=where) from None
 

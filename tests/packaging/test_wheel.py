@@ -1,0 +1,47 @@
+"""A non-editable wheel, installed in a fresh venv, runs `iacorch plan` against a moto server."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                    "-w", str(out), str(ROOT)], check=True)
+    return next(out.glob("iacorch-*.whl"))
+
+
+def test_wheel_ships_providers_and_templates(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "providers/aws/__init__.py" in names
+    assert "providers/local/__init__.py" in names
+    assert any(n.startswith("templates/vm/") for n in names)
+    assert "moto_fixtures/aws.py" in names
+
+
+@pytest.mark.usefixtures("aws")
+def test_installed_wheel_plans_against_moto(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    # the fresh venv sees this venv's packages for dependencies only; iacorch itself comes from the wheel
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    where = subprocess.run([str(py), "-c", "import iacorch, providers, templates; print(iacorch.__file__,"
+                            " providers.__file__, templates.__file__)"], capture_output=True, text=True,
+                           cwd=tmp_path, env=env, check=True).stdout
+    assert str(ROOT) not in where and str(venv) in where
+    result = subprocess.run([str(venv / "bin" / "iacorch"), "plan", str(ROOT / "stacks" / "aws-web.yaml"),
+                             "--detailed-exitcode"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "Plan: 15 to add" in result.stdout
