@@ -74,6 +74,7 @@ def test_stack_models_are_frozen():
                          "subnets: [public-c], security_groups: [edge]"), "public-c", "subnet 'public-c'"),
     ("gcp field under aws", ("instance_type:", "machine_type:"), "machine_type:",
      "'machine_type' is not used by the aws provider"),
+    ("subnet too small", ("10.20.2.0/24", "10.20.2.0/30"), "10.20.2.0/30", "has 0 usable addresses"),
     ("bad bounds", ("min: 2, max: 6, desired: 3", "min: 4, max: 2"), "min: 4", "min (4) is greater than max (2)"),
 ])
 def test_each_problem_names_file_line_and_field(case, edit, needle, message):
