@@ -20,8 +20,17 @@ import requests
 
 from iacorch.errors import ProviderError
 
-QUOTA_HINT = ("raise the quota (Cloud console: IAM & Admin > Quotas) or lower the group sizes or use a "
-              "smaller machine type, then run apply again")
+QUOTA_HINT = "raise the quota (Cloud console: IAM & Admin > Quotas) or {need_less}, then run apply again"
+_NEED_LESS = {  # by quota metric: what in the stack uses it
+    "CPUS": "lower the group sizes or use a smaller machine_type",
+    "INSTANCES": "lower the group sizes",
+    "IN_USE_ADDRESSES": "place fewer instances in public subnets (public: false gives no external IP)",
+    "DISKS_TOTAL_GB": "lower the group sizes or disk_gb",
+    "FIREWALLS": "use fewer security group rules",
+    "SUBNETWORKS": "use fewer subnets",
+    "NETWORKS": "delete unused networks in the project",
+    "INSTANCE_TEMPLATES": "delete unused instance templates in the project",
+}
 IN_USE_HINT = "something outside this stack still uses it; remove that first, then run apply again"
 RERUN_HINT = "run apply again; it continues from here"
 
@@ -41,6 +50,7 @@ _SUBJECTS = [
      "check provider.gcp.project, and that the Compute Engine API is enabled in it"),
     (r"[Ii][Pp]CidrRange", "the subnetwork range is refused", "check network.subnets.*.cidr"),
 ]
+_NAMES_A_SUBJECT = {"RESOURCE_NOT_FOUND", "notFound", "INVALID_FIELD_VALUE", "invalid"}
 _CODES = {
     "QUOTA_EXCEEDED": ("quota exceeded", QUOTA_HINT),
     "quotaExceeded": ("quota exceeded", QUOTA_HINT),
@@ -85,7 +95,7 @@ class GceError(ProviderError):
 
 def explain(status: int | None, reason: str, message: str, where: str | None) -> GceError:
     summary, hint = _CODES.get(reason) or _BY_STATUS.get(status or 0) or (None, None)
-    if reason in ("RESOURCE_NOT_FOUND", "notFound", "INVALID_FIELD_VALUE", "invalid") or status in (400, 404):
+    if reason not in _CODES and (status in (400, 404) or reason in _NAMES_A_SUBJECT):
         for pattern, subject, subject_hint in _SUBJECTS:
             if re.search(pattern, _subject_of(message)):
                 summary, hint = subject, subject_hint
@@ -93,6 +103,9 @@ def explain(status: int | None, reason: str, message: str, where: str | None) ->
     if summary is None:
         summary = "the API failed internally" if status and status >= 500 else "the API refused it"
         hint = RERUN_HINT if status and status >= 500 else hint
+    if hint == QUOTA_HINT:
+        metric = re.search(r"Quota '([A-Z_]+)'", message)
+        hint = hint.format(need_less=_NEED_LESS.get(metric.group(1) if metric else "", "use less of it"))
     template = re.match(r"instance_template\.(\S+)$", where or "")
     if template and hint:  # the template at fault is known: name it
         hint = hint.replace("launch_templates.*", f"launch_templates.{template.group(1)}")

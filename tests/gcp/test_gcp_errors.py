@@ -43,7 +43,7 @@ def test_quota_exceeded_names_each_instance_and_says_to_raise_it(gcp):
     assert len(failed) == 2 and all(a.startswith("group.") for a in failed)
     for address, error in failed.items():
         assert_clear(error, address, "quota exceeded: Quota 'CPUS' exceeded.  Limit: 4.0 in region us-central1",
-                     "raise the quota")
+                     "raise the quota", "or lower the group sizes or use a smaller machine_type")
 
 
 def test_a_name_taken_by_something_we_do_not_own_is_a_conflict(cloud):
