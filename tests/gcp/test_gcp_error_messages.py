@@ -8,8 +8,8 @@ from providers.gcp.errors import explain
 
 CASES = [
     # (status, reason or operation error code, the API's message, where, summary, a phrase of the hint)
-    (400, "invalid", "Invalid value for field 'resource.machineType': 'zones/us-central1-a/machineTypes/e2-huge'. "
-     "Machine type with name 'e2-huge' does not exist in zone 'us-central1-a'.", "group.app[0]",
+    (400, "invalid", ("Invalid value for field 'resource.machineType': 'zones/us-central1-a/machineTypes/e2-huge'. "
+                      "Machine type with name 'e2-huge' does not exist in zone 'us-central1-a'."), "group.app[0]",
      "the machine type does not exist", "launch_templates.*.machine_type"),
     (404, "notFound", "The resource 'projects/debian-cloud/global/images/family/debian-99' was not found",
      "instance_template.node", "the image does not exist", "launch_templates.node.image"),
@@ -23,8 +23,9 @@ CASES = [
      "quota exceeded", "public: false gives no external IP"),
     (409, "alreadyExists", "The resource 'projects/p/global/networks/web-net' already exists", "network.main",
      "a resource with this name already exists", "not made by this stack"),
-    (400, "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", "The network resource 'projects/p/global/networks/web-net' is "
-     "already being used by 'projects/p/global/firewalls/allow-ssh'", "network.main", "it is still in use",
+    (400, "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE", ("The network resource 'projects/p/global/networks/web-net' is "
+                                                  "already being used by 'projects/p/global/firewalls/allow-ssh'"),
+     "network.main", "it is still in use",
      "something outside this stack still uses it"),
     (503, "backendError", "Internal error. Please try again.", "subnetwork.a", "the API failed internally",
      "run apply again"),
