@@ -64,7 +64,7 @@ class GcpSteps:
         c = step.change
         handler: Callable[[Change, IdMap], str | None] | None = getattr(self, f"{step.op}_{c.kind}", None)
         if handler is None:
-            raise ProviderError(f"a {c.kind} cannot be {step.op}d in place", where=c.address,
+            raise ProviderError(f"the GCP provider cannot {step.op} a {c.kind}", where=c.address,
                                 hint="this is a bug in iacorch's GCP model")
         with translate(c.address, self.s.endpoint):
             return handler(c, ids)
