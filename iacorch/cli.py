@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("stack", metavar="STACK", help=stack_help)
         sp.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
         sp.add_argument("--var-file", action="append", default=[], metavar="FILE", help="YAML/JSON variables")
+        sp.add_argument("--trust-new-host-keys", action="store_true",
+                        help="record SSH host keys never seen before (trust on first use) instead of refusing")
         sp.set_defaults(func=func)
         return sp
 
@@ -99,11 +101,12 @@ def _load(args: argparse.Namespace) -> StackFile:
     return load_stack(args.stack, var_files=args.var_file, overrides=overrides)
 
 
-def _engine(sf: StackFile, reporter: Reporter):
+def _engine(sf: StackFile, reporter: Reporter, args: argparse.Namespace | None = None):
     from iacorch.engine import Engine
     from providers import open_provider
 
-    return Engine(sf, open_provider(sf), reporter)
+    return Engine(sf, open_provider(sf), reporter,
+                  trust_new_host_keys=bool(getattr(args, "trust_new_host_keys", False)))
 
 
 def _reporter(args: argparse.Namespace) -> Reporter:
@@ -151,9 +154,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     sf = _load(args)
     reporter = _reporter(args)
     try:
-        engine = _engine(sf, reporter)
-        observed = engine.observe()
-        plan = engine.plan(observed, destroy=args.destroy)
+        with _engine(sf, reporter, args) as engine:
+            observed = engine.observe()
+            plan = engine.plan(observed, destroy=args.destroy)
     finally:
         reporter.close()
     if args.out:
@@ -198,10 +201,10 @@ def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan 
 
     reporter = _reporter(args)
     try:
-        engine = _engine(sf, reporter)
+        engine = _engine(sf, reporter, args)
         operation = "destroy" if destroy else "apply"
-        with StackLock(engine.provider.lock_backend(), sf.stack.stack, operation,
-                       wait=parse_duration(args.lock_timeout)):
+        with engine, StackLock(engine.provider.lock_backend(), sf.stack.stack, operation,
+                               wait=parse_duration(args.lock_timeout)):
             observed = engine.observe()
             if saved is not None:
                 engine.check_fresh(saved, observed)
@@ -230,7 +233,7 @@ def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan 
             "failed": [{"step": str(s), "error": e} for s, e in outcome.failed],
             "skipped": [{"step": str(s), "reason": r} for s, r in outcome.skipped],
         }, indent=2))
-    if not outcome.ok:
+    if not outcome.ok or result.unreachable:
         raise failure_summary(result)
     if not args.json:
         s = plan.summary()
@@ -244,8 +247,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     sf = _load(args)
     reporter = PlainReporter(sys.stderr) if args.json else _reporter(args)
     try:
-        engine = _engine(sf, reporter)
-        observed = engine.observe()
+        with _engine(sf, reporter, args) as engine:
+            observed = engine.observe()
     finally:
         reporter.close()
     from iacorch.status import render_status, status_data
@@ -260,8 +263,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_unlock(args: argparse.Namespace) -> int:
     sf = _load(args)
-    engine = _engine(sf, PlainReporter(sys.stderr))
-    held = engine.provider.lock_backend().delete(None)
+    from providers import open_provider
+
+    held = open_provider(sf).lock_backend().delete(None)
     if held is None:
         print(f"stack {sf.stack.stack!r} was not locked")
     else:
@@ -271,9 +275,8 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     sf = _load(args)
-    reporter = PlainReporter(sys.stderr)
-    engine = _engine(sf, reporter)
-    dot = render_graph(engine.plan(engine.observe()))
+    with _engine(sf, PlainReporter(sys.stderr), args) as engine:
+        dot = render_graph(engine.plan(engine.observe()))
     if args.format == "dot":
         sys.stdout.write(dot)
         return EXIT_OK

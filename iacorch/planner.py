@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from iacorch.dag import CycleError, address_edges, graph
 from iacorch.plan import Action, Change, FieldChange, Plan
-from iacorch.resources import KindSpec, Observed, ObservedResource, ProviderModel, Resource, references
+from iacorch.resources import KindSpec, Layer, Observed, ObservedResource, ProviderModel, Resource, references
 from iacorch.stack.model import Stack
 
 _INSTANCE = re.compile(r"^group\.(?P<group>[a-z0-9-]+)\[(?P<index>\d+)\]$")
@@ -35,25 +35,33 @@ def group_of(address: str) -> str | None:
 
 
 def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: bool = False,
-         extra: Iterable[Resource] = (), kinds: Mapping[str, KindSpec] | None = None,
-         source: Mapping[str, Any] | None = None) -> Plan:
+         layers: Iterable[Layer] = (), source: Mapping[str, Any] | None = None) -> Plan:
     """Compute the changes that make ``observed`` match ``stack`` (or nothing, for destroy).
 
-    ``extra`` are desired resources from other layers (hosts, services, load
-    balancers) with their ``kinds``; they go through the same diff.
+    ``layers`` add desired resources on top of the instances (Docker, images,
+    containers, load balancers); they go through the same diff.
     """
-    all_kinds = {**model.kinds, **(kinds or {})}
+    layers = list(layers)
+    all_kinds = {**model.kinds}
+    for layer in layers:
+        all_kinds.update(layer.kinds)
     notes: list[str] = []
     desired: list[Resource] = []
     if not destroy:
         desired = list(model.infrastructure(stack))
+        hosts: dict[str, list[str]] = {}
         for gname, group in stack.groups.items():
             indices, note = group_indices(gname, group, observed)
             if note:
                 notes.append(note)
+            hosts[gname] = [instance_address(gname, i) for i in indices]
             desired.extend(model.instance(stack, gname, i) for i in indices)
-        desired.extend(extra)
+        for layer in layers:
+            more, layer_notes = layer.desired(stack, hosts, observed)
+            desired.extend(more)
+            notes.extend(layer_notes)
     changes = _diff_all(desired, observed, all_kinds)
+    changes = _gone_with_their_host(changes)
     changes = _propagate_replacements(changes, desired, all_kinds)
     changes = _order(changes, stack, notes, all_kinds)
     return Plan(stack=stack.stack, provider=stack.provider_kind, changes=tuple(changes),
@@ -90,8 +98,9 @@ def _canonical(value: Any) -> str:
 
 
 def diff(want: Resource, have: ObservedResource | None, spec: KindSpec) -> Change:
+    cbd = spec.create_before_destroy if want.create_before_destroy is None else want.create_before_destroy
     common = dict(address=want.address, kind=want.kind, after=dict(want.attrs), deps=want.deps,
-                  create_before_destroy=spec.create_before_destroy)
+                  create_before_destroy=cbd)
     if have is None:
         fields = tuple(FieldChange(k, None, v) for k, v in want.attrs.items())
         return Change(action=Action.CREATE, fields=fields, reason="not found, will be created", **common)
@@ -137,6 +146,13 @@ def _diff_all(desired: list[Resource], observed: Observed, kinds: Mapping[str, K
                                   before=dict(have.attrs), id=have.id, old_deps=have.deps,
                                   reason="no longer in the stack"))
     return changes
+
+
+def _gone_with_their_host(changes: list[Change]) -> list[Change]:
+    """What lives on a host that is deleted goes with it: no step of its own."""
+    leaving = {c.address for c in changes if c.action is Action.DELETE and parse_instance_address(c.address)}
+    return [c for c in changes
+            if not (c.action is Action.DELETE and (c.before or {}).get("host") in leaving)]
 
 
 def _propagate_replacements(changes: list[Change], desired: list[Resource],

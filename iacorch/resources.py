@@ -36,12 +36,13 @@ class KindSpec:
 
 @dataclass(frozen=True)
 class Resource:
-    """A desired resource."""
+    """A desired resource. ``create_before_destroy`` overrides its kind's default."""
 
     address: str
     kind: str
     attrs: Mapping[str, Any]
     deps: tuple[str, ...] = ()
+    create_before_destroy: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,19 @@ class ObservedResource:
 
 @dataclass(frozen=True)
 class Observed:
-    """Everything observed for one stack, keyed by address."""
+    """Everything observed for one stack, keyed by address.
+
+    ``hosts`` holds per-host facts the planner reads (reachability, Docker,
+    capacity) and is part of the fingerprint; ``runtime`` holds what changes
+    from second to second (health, sessions, ports) for status and rollouts,
+    and is not, so a saved plan does not go stale because a check ran.
+    """
 
     stack: str
     provider: str
     resources: Mapping[str, ObservedResource] = field(default_factory=dict)
     hosts: Mapping[str, Any] = field(default_factory=dict)
+    runtime: Mapping[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Changes whenever anything the planner reads changes."""
@@ -122,6 +130,16 @@ def _mentions(value: Any, wanted: set[str]) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_mentions(v, wanted) for v in value)
     return False
+
+
+class Layer(Protocol):
+    """A pure layer on top of the instances (hosts, load balancers): more desired resources."""
+
+    kinds: Mapping[str, KindSpec]
+
+    def desired(self, stack: Any, hosts: Mapping[str, list[str]], observed: Observed
+                ) -> tuple[list[Resource], list[str]]:
+        """Desired resources and notes, given each group's instance addresses."""
 
 
 class ProviderModel(Protocol):

@@ -118,8 +118,9 @@ def load_balancer_proxies(name: str, lb: LoadBalancer, services: Mapping[str, Se
             server_timeout=lb.timeouts.server, sticky_cookie=lb.sticky.cookie if lb.sticky else None,
             extra_lines=tuple(lb.options)))
     tls = None
-    if lb.tls is not None:
-        tls = Tls(certificate or cert_path(name), port=lb.tls.port, redirect_http=lb.tls.redirect_http)
+    if lb.tls is not None:  # a redirect is HTTP: in tcp mode there is nothing to redirect
+        tls = Tls(certificate or cert_path(name), port=lb.tls.port,
+                  redirect_http=lb.tls.redirect_http and lb.mode == "http")
     frontend = Frontend(
         name=name, port=lb.listen, mode=lb.mode, maxconn=lb.maxconn, client_timeout=lb.timeouts.client,
         routes=tuple(Route(backend_name(name, r.service), r.host, r.path) for r in lb.routes),

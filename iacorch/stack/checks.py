@@ -152,9 +152,12 @@ def _provider_fields(stack: Stack, source: Source, r: _Report) -> None:
         if stack.security_groups:
             r.add(("security_groups",), "the local provider has no security groups (VMs share one Docker "
                   "network)", "remove security_groups for local stacks", key=True)
-        for sname, sn in subnets.items():
-            if sn.zone is not None or sn.public:
-                r.add(("network", "subnets", sname), "the local provider takes only a cidr for subnets")
+        if subnets:
+            r.add(("network", "subnets"), "the local provider has one network: give only network.vpc.cidr",
+                  key=True)
+        for gname, group in stack.groups.items():
+            if group.subnets:
+                r.add(("groups", gname, "subnets"), "the local provider has no subnets", key=True)
     if kind in ("aws", "gcp"):
         for gname, group in stack.groups.items():
             if not group.subnets:

@@ -64,7 +64,6 @@ class GcpProvider(Spec):
 
 
 class LocalProvider(Spec):
-    engine: str | None = Field(None, description="DOCKER_HOST of the engine that runs the VMs")
     lock: str | None = Field(None, description="file path of the stack lock (default: under ~/.iacorch)")
 
 

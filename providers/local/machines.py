@@ -115,6 +115,9 @@ class VmState:
     network: str | None
     ssh_port: int | None
     labels: Mapping[str, str]
+    image: str = ""
+    cpus: float | None = None
+    memory: int | None = None
 
     @property
     def running(self) -> bool:
@@ -137,8 +140,11 @@ def _parse_state(item: dict) -> VmState:
     network, ip = next(((name, data.get("IPAddress") or None) for name, data in networks.items()), (None, None))
     bindings = (item.get("NetworkSettings", {}).get("Ports") or {}).get("22/tcp") or []
     port = next((int(b["HostPort"]) for b in bindings if b.get("HostIp") in ("127.0.0.1", "")), None)
+    host = item.get("HostConfig") or {}
     return VmState(id=item["Id"], name=item["Name"].lstrip("/"), state=item["State"]["Status"], ip=ip,
-                   network=network, ssh_port=port, labels=item["Config"].get("Labels") or {})
+                   network=network, ssh_port=port, labels=item["Config"].get("Labels") or {},
+                   image=item["Config"].get("Image", ""), cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
+                   memory=host.get("Memory") or None)
 
 
 class LocalMachines:

@@ -98,5 +98,15 @@ class KnownHostsFile:
         """Record (or replace) the key expected from ``name`` (an alias or ``[HOST]:PORT``)."""
         self._update(name, host_key.known_hosts_line(name))
 
+    def pin_public(self, name: str, public_line: str) -> None:
+        """Record (or replace) ``name``'s key from an OpenSSH public key line (``TYPE BASE64 [comment]``)."""
+        key_type, key_base64 = public_line.split()[:2]
+        self._update(name, f"{name} {key_type} {key_base64}")
+
+    def has(self, name: str) -> bool:
+        if not self.path.exists():
+            return False
+        return any(line.split(" ", 1)[0] == name for line in self.path.read_text().splitlines())
+
     def forget(self, name: str) -> None:
         self._update(name, None)

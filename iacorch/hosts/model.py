@@ -1,0 +1,126 @@
+"""Desired host resources for the planner: Docker engines, images and containers. Pure.
+
+Addresses: ``docker@group.app[0]`` (the engine on a host), ``build.web`` (an
+image built on this machine), ``image.web@group.app[0]`` (that image present
+on a host) and ``service.web[3]`` (replica 3's active container).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from iacorch.hosts.containers import ContainerSpec
+from iacorch.hosts.placement import HostRoom, place, place_global
+from iacorch.planner import parse_instance_address
+from iacorch.resources import KindSpec, Observed, Resource
+from iacorch.stack.model import Stack
+
+CONTAINER_DEFINING = ("host", "release", "image", "env", "secrets", "port", "ports", "volumes", "command",
+                      "restart", "health", "labels")
+
+KINDS: dict[str, KindSpec] = {k.kind: k for k in (
+    KindSpec("docker_engine", replace_fields=frozenset({"host"}), label="Docker engine"),
+    KindSpec("local_image", replace_fields=frozenset({"ref"}), label="image built here"),
+    KindSpec("image", replace_fields=frozenset({"host", "ref"}), create_before_destroy=True,
+             label="image on a host"),
+    KindSpec("container", replace_fields=frozenset(CONTAINER_DEFINING), create_before_destroy=True,
+             label="container"),
+)}
+
+
+def engine_address(host: str) -> str:
+    return f"docker@{host}"
+
+
+def image_address(service: str, host: str) -> str:
+    return f"image.{service}@{host}"
+
+
+@dataclass(frozen=True)
+class HostInputs:
+    """What the host layer reads from this machine before planning (so the model stays pure):
+    the image each service runs (for ``build:`` services, a tag with the context's digest) and
+    what each launch template offers when a host's own capacity is not observed yet."""
+
+    images: Mapping[str, str] = field(default_factory=dict)
+    template_capacity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+class HostModel:
+    kinds: Mapping[str, KindSpec] = KINDS
+
+    def __init__(self, inputs: HostInputs) -> None:
+        self.inputs = inputs
+
+    def desired(self, stack: Stack, hosts: Mapping[str, list[str]], observed: Observed
+                ) -> tuple[list[Resource], list[str]]:
+        out: list[Resource] = []
+        notes: list[str] = []
+        groups_used = {svc.group for svc in stack.services.values()}
+        reachable: dict[str, list[str]] = {}
+        for group in sorted(groups_used):
+            reachable[group] = []
+            for host in hosts.get(group, []):
+                facts = observed.hosts.get(host)
+                if facts is not None and not facts.get("reachable", True):
+                    notes.append(f"{host}: unreachable ({facts.get('error')}); its containers are left as they are")
+                    continue
+                reachable[group].append(host)
+                out.append(Resource(engine_address(host), "docker_engine", {"host": host, "usable": True},
+                                    deps=(host,)))
+        rooms = {g: [self._room(stack, h, observed) for h in hs] for g, hs in reachable.items()}
+        current = {r.address: r.attrs.get("host") for r in observed.of_kind("container")}
+        for name in sorted(stack.services):
+            svc = stack.services[name]
+            ref = self.inputs.images.get(name) or svc.image
+            build = f"build.{name}" if svc.build else None
+            if build:
+                out.append(Resource(build, "local_image", {"ref": ref, "context": svc.build}))
+            cpus = svc.resources.cpus if svc.resources else None
+            memory = svc.resources.memory if svc.resources else None
+            group_rooms = rooms.get(svc.group, [])
+            if svc.mode == "global":
+                placement = place_global(name, group_rooms, cpus, memory,
+                                         lambda a: parse_instance_address(a)[1])
+            else:
+                wanted = range(svc.replicas)
+                placed_now = {}
+                for replica in wanted:
+                    host = current.get(f"service.{name}[{replica}]")
+                    if host:
+                        placed_now[replica] = host
+                placement = place(name, wanted, group_rooms, placed_now, cpus, memory)
+            if placement.unplaced:
+                need = ", ".join(x for x in (f"{cpus:g} cpus" if cpus else "", f"{memory} bytes" if memory else "") if x)
+                notes.append(f"service.{name}: replicas {list(placement.unplaced)} do not fit on the hosts of "
+                             f"group {svc.group} (each needs {need or 'room'}); add hosts or lower resources")
+            for host in sorted(set(placement.replicas.values())):
+                out.append(Resource(image_address(name, host), "image", {"host": host, "ref": ref},
+                                    deps=(engine_address(host), host, *([build] if build else []))))
+            for replica, host in sorted(placement.replicas.items()):
+                spec = ContainerSpec.of(stack.stack, name, svc, replica, ref)
+                out.append(container_resource(spec, host))
+                # the wanted release already running beside the active one (an interrupted
+                # rollout) is kept: the replacement adopts it instead of starting another
+                for res in observed.of_kind("container"):
+                    if res.address == f"{spec.address}~{spec.release}" and res.attrs.get("host") == host:
+                        out.append(Resource(res.address, "container", dict(res.attrs), deps=res.deps))
+        return out, notes
+
+    def _room(self, stack: Stack, host: str, observed: Observed) -> HostRoom:
+        cap = dict((observed.hosts.get(host) or {}).get("capacity") or {})
+        if not cap:
+            group = parse_instance_address(host)[0]
+            template = stack.groups[group].template if group in stack.groups else None
+            cap = dict(self.inputs.template_capacity.get(template or "", {}))
+        return HostRoom(host, cpus=cap.get("cpus"), memory=cap.get("memory"))
+
+
+def container_resource(spec: ContainerSpec, host: str) -> Resource:
+    attrs = {"host": host, "release": spec.release, **spec.defining(), "cpus": spec.cpus, "memory": spec.memory,
+             "state": "running"}
+    # fixed host ports cannot be held by two releases at once: stop the old one first
+    return Resource(spec.address, "container", attrs,
+                    deps=(image_address(spec.service, host), engine_address(host), host),
+                    create_before_destroy=not spec.ports)
