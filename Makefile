@@ -7,14 +7,17 @@ VENV       := .venv
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 APT_PKGS   := docker.io haproxy openssh-server openssh-client debootstrap busybox-static socat wrk graphviz \
-              python3-venv ca-certificates iproute2 procps
+              python3-venv ca-certificates iproute2 procps file curl
 DOCKERD_LOG ?= /var/log/iacorch-dockerd.log
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps system-deps venv docker-up clean-demo bench wheel-check
+.PHONY: demo demo-aws test deps system-deps venv docker-up bench wheel-check
 
 demo: deps
 	$(BIN)/python -m moto_fixtures.demo
+
+demo-aws: deps
+	$(BIN)/python -m moto_fixtures.demo_aws
 
 test: deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

@@ -24,6 +24,13 @@ def value(v: Any) -> str:
     return json.dumps(v, sort_keys=True, separators=(", ", ": "))
 
 
+def short_id(ident: str) -> str:
+    """Docker's 64-hex ids read like its own CLI shows them."""
+    if len(ident) == 64 and all(ch in "0123456789abcdef" for ch in ident):
+        return ident[:12]
+    return ident
+
+
 def render_plan(plan: Plan, *, color: bool = False) -> str:
     lines: list[str] = []
     changes = plan.actionable
@@ -51,13 +58,14 @@ def _change(change: Change, color: bool) -> list[str]:
     sym = SYMBOL[change.action]
     head = f"{sym:>3} {change.address}"
     if change.id:
-        head += f"  ({change.id})"
+        head += f"  ({short_id(change.id)})"
     out = [paint(head, COLOR[change.action], color) + paint(f"  # {change.reason}", "dim", color)]
     if change.action is Action.DELETE:
         return out
     if change.action is Action.CREATE:
         for f in change.fields:
-            out.append(f"      {f.name}: {value(f.after)}")
+            if f.after not in (None, [], {}, ""):
+                out.append(f"      {f.name}: {value(f.after)}")
         return out
     for f in change.fields:
         forced = paint("  # forces replacement", "magenta", color) if f.forces_replace else ""

@@ -1,37 +1,59 @@
-"""`make demo` (until the host layer lands): plan -> apply -> plan -> destroy of
-stacks/aws-web.yaml against an embedded moto server on 127.0.0.1."""
+"""`make demo`: stacks/demo.yaml on the local provider, end to end.
+
+Three VMs (containers with systemd and sshd) come up on this machine's Docker
+engine, Docker is installed in them over SSH with apt, the demo app is built
+here and shipped to them, six replicas start, and each one answers.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
+import urllib.request
 
-from moto_fixtures.aws import MotoServer
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STACK = os.path.join(ROOT, "stacks", "demo.yaml")
+APP = os.path.join(ROOT, "stacks", "demo-app")
 
-STACK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "stacks", "aws-web.yaml")
+
+def prepare_demo_app(app_dir: str = APP) -> None:
+    """The demo image is FROM scratch plus Debian's static busybox (no Docker Hub here)."""
+    target = os.path.join(app_dir, "busybox")
+    if os.path.exists(target):
+        return
+    source = shutil.which("busybox") or "/bin/busybox"
+    info = subprocess.run(["file", "-L", source], capture_output=True, text=True).stdout if shutil.which("file") else ""
+    if not os.path.exists(source) or (info and "statically linked" not in info):
+        sys.exit("the demo app needs Debian's static busybox: apt-get install busybox-static")
+    shutil.copy2(source, target)
 
 
-def step(title: str, *args: str, env: dict[str, str], ok=(0,)) -> None:
-    print(f"\n$ iacorch {' '.join(args)}    # {title}", flush=True)
-    code = subprocess.call([sys.executable, "-m", "iacorch.cli", *args], env=env)
-    if code not in ok:
-        sys.exit(f"demo failed: `iacorch {' '.join(args)}` exited {code}")
+def iacorch(*args: str, capture: bool = False) -> str:
+    print(f"\n$ iacorch {' '.join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a for a in args)}",
+          flush=True)
+    done = subprocess.run([sys.executable, "-m", "iacorch.cli", *args], text=True,
+                          stdout=subprocess.PIPE if capture else None)
+    if done.returncode != 0:
+        sys.exit(f"demo failed: iacorch {' '.join(args)} exited {done.returncode}")
+    return done.stdout or ""
 
 
 def main() -> None:
-    server = MotoServer().start()
-    env = {**os.environ, **server.env(), "IACORCH_HOME": tempfile.mkdtemp(prefix="iacorch-demo-")}
-    print(f"moto server on {server.url} stands in for the AWS API")
-    try:
-        step("what would change", "plan", STACK, "--detailed-exitcode", env=env, ok=(2,))
-        step("make it so", "apply", STACK, "--auto-approve", env=env)
-        step("a second plan changes nothing", "plan", STACK, "--detailed-exitcode", env=env)
-        step("what exists", "status", STACK, env=env)
-        step("remove everything the stack owns", "destroy", STACK, "--auto-approve", env=env)
-    finally:
-        server.stop()
+    prepare_demo_app()
+    iacorch("apply", STACK, "--auto-approve")
+    iacorch("status", STACK)
+    status = json.loads(iacorch("status", STACK, "--json", capture=True))
+    hosts = {h["name"]: h["address"] for h in status["hosts"]}
+    print("\nEach replica answers (straight to the replica: VM address and its published port):")
+    for replica in status["services"]["web"]["replicas"]:
+        url = f"http://{hosts[replica['host']]}:{replica['port']}/"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            print(f"  {url:28} -> {response.read().decode().strip()}")
+    print(f"\nThe stack keeps running. Change it with `iacorch apply {os.path.relpath(STACK)} --var version=v2`,"
+          f" remove it with `iacorch destroy {os.path.relpath(STACK)}`.")
 
 
 if __name__ == "__main__":

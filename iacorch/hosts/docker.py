@@ -35,7 +35,8 @@ def images() -> Command:
 
 
 def capacity() -> Command:
-    return Command.shell("nproc; awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo")
+    """CPUs, then memory in bytes (MemTotal is in KiB; %.0f keeps awk from printing 2.5e+10)."""
+    return Command.shell("nproc; awk '/^MemTotal:/ {printf \"%.0f\\n\", $2 * 1024}' /proc/meminfo")
 
 
 def image_present(ref: str) -> Command:

@@ -58,18 +58,18 @@ class HostModel:
         out: list[Resource] = []
         notes: list[str] = []
         groups_used = {svc.group for svc in stack.services.values()}
-        reachable: dict[str, list[str]] = {}
+        unreachable: set[str] = set()
         for group in sorted(groups_used):
-            reachable[group] = []
             for host in hosts.get(group, []):
                 facts = observed.hosts.get(host)
                 if facts is not None and not facts.get("reachable", True):
                     notes.append(f"{host}: unreachable ({facts.get('error')}); its containers are left as they are")
+                    unreachable.add(host)
                     continue
-                reachable[group].append(host)
                 out.append(Resource(engine_address(host), "docker_engine", {"host": host, "usable": True},
                                     deps=(host,)))
-        rooms = {g: [self._room(stack, h, observed) for h in hs] for g, hs in reachable.items()}
+        # an unreachable host keeps its share of replicas (we cannot see them, so we do not move them)
+        rooms = {g: [self._room(stack, h, observed) for h in hosts.get(g, [])] for g in groups_used}
         current = {r.address: r.attrs.get("host") for r in observed.of_kind("container")}
         for name in sorted(stack.services):
             svc = stack.services[name]
@@ -95,10 +95,12 @@ class HostModel:
                 need = ", ".join(x for x in (f"{cpus:g} cpus" if cpus else "", f"{memory} bytes" if memory else "") if x)
                 notes.append(f"service.{name}: replicas {list(placement.unplaced)} do not fit on the hosts of "
                              f"group {svc.group} (each needs {need or 'room'}); add hosts or lower resources")
-            for host in sorted(set(placement.replicas.values())):
+            for host in sorted(set(placement.replicas.values()) - unreachable):
                 out.append(Resource(image_address(name, host), "image", {"host": host, "ref": ref},
                                     deps=(engine_address(host), host, *([build] if build else []))))
             for replica, host in sorted(placement.replicas.items()):
+                if host in unreachable:
+                    continue
                 spec = ContainerSpec.of(stack.stack, name, svc, replica, ref)
                 out.append(container_resource(spec, host))
                 # the wanted release already running beside the active one (an interrupted

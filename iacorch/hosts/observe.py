@@ -19,7 +19,7 @@ from iacorch.hosts.model import engine_address, image_address
 from iacorch.hosts.docker import MIN_DOCKER_MAJOR
 from iacorch.planner import parse_instance_address
 from iacorch.resources import Observed, ObservedResource
-from iacorch.ssh import HostAddress, SshPool
+from iacorch.ssh import HostAddress, HostUnreachable, SshPool
 from iacorch.stack.model import Stack
 
 
@@ -39,17 +39,26 @@ def gather(pool: SshPool, stack: Stack, hosts: Mapping[str, HostAddress],
            extra: Mapping[str, Fact] | None = None) -> dict[str, HostFacts]:
     script = host_facts_script(stack.stack, extra)
 
+    refused: list[HostError] = []
+
     def one(address: str) -> tuple[str, HostFacts]:
         try:
             result = pool.run(hosts[address], script, check=False)
             return address, parse_host_facts(result, extra)
+        except HostUnreachable as exc:
+            return address, HostFacts(reachable=False, error=exc.message)
         except HostError as exc:
+            refused.append(exc)  # a wrong host key or a refused login is not "down": stop here
             return address, HostFacts(reachable=False, error=exc.message)
 
     if not hosts:
         return {}
     with ThreadPoolExecutor(max_workers=min(16, len(hosts)), thread_name_prefix="observe") as workers:
-        return dict(workers.map(one, sorted(hosts)))
+        facts = dict(workers.map(one, sorted(hosts)))
+    if refused:
+        raise refused[0] if len(refused) == 1 else HostError(
+            "\n".join(str(e) for e in refused), hint="nothing was changed")
+    return facts
 
 
 def usable(version: str | None) -> bool:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pathlib
+import sys
+
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))  # e2e_stacks
 
 from moto_fixtures.testbed import TIMINGS, ssh_pool, testbed_vms, vm_testbed  # noqa: F401  (fixtures)
 

@@ -1,0 +1,49 @@
+"""Shared e2e helpers: copies of the example stacks under unique names, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import secrets
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def demo_stack_file(tmp: pathlib.Path, name: str, *, replicas: int = 6, hosts: int = 3) -> pathlib.Path:
+    """stacks/demo.yaml under another stack name (so VMs, networks and labels do not collide)."""
+    from moto_fixtures.demo import prepare_demo_app
+
+    prepare_demo_app()
+    text = (ROOT / "stacks" / "demo.yaml").read_text()
+    text = text.replace("stack: demo", f"stack: {name}")
+    text = text.replace("network:\n  vpc: {cidr: 10.77.0.0/24}\n", "")  # let Docker pick a free subnet
+    text = text.replace("build: ./demo-app", f"build: {ROOT / 'stacks' / 'demo-app'}")
+    text = text.replace("replicas: 6", f"replicas: {replicas}").replace("size: 3}", f"size: {hosts}}}")
+    path = tmp / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+class Cli:
+    """Runs `iacorch` as a user would, with its own IACORCH_HOME."""
+
+    def __init__(self, home: pathlib.Path, env: dict[str, str] | None = None) -> None:
+        self.env = {**os.environ, "IACORCH_HOME": str(home), **(env or {})}
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "iacorch.cli", *map(str, args)], capture_output=True,
+                              text=True, env=self.env, timeout=timeout, cwd=ROOT)
+        if check and done.returncode != 0:
+            raise AssertionError(f"iacorch {' '.join(map(str, args))} exited {done.returncode}:\n"
+                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    def status(self, stack: pathlib.Path) -> dict:
+        return json.loads(self("status", stack, "--json").stdout)
