@@ -126,6 +126,14 @@ def test_hash_algorithms_get_consistent_hashing_and_tcp_mode_no_http_lines():
     assert "    mode tcp\n" in text and "option tcplog" in text and "httplog" not in text and "forwardfor" not in text
 
 
+def test_tls_in_tcp_mode_terminates_without_a_redirect():
+    config = haproxy_config({"db": lb(mode="tcp", listen=5432, tls={"cert": "db.pem", "port": 5433})},
+                            SERVICES, ENDPOINTS)
+    assert config.frontends[0].tls.redirect_http is False
+    text = render_config(config).text
+    assert "    bind :5433 ssl crt /etc/haproxy/certs/db.pem\n" in text and "redirect" not in text
+
+
 def test_two_load_balancers_on_one_host():
     config = haproxy_config({"public": lb(), "internal": lb(listen=8080, stats_port=8405, algorithm="leastconn")},
                             SERVICES, ENDPOINTS)
