@@ -101,6 +101,10 @@ class HaproxyStats:
     def backend(self, name: str) -> BackendStats | None:
         return next((backend for backend in self.backends if backend.name == name), None)
 
+    def backends_of(self, load_balancer: str) -> tuple[BackendStats, ...]:
+        """A load balancer's backends (named ``LB.SERVICE``, see ``from_stack.backend_name``)."""
+        return tuple(backend for backend in self.backends if backend.name.startswith(f"{load_balancer}."))
+
     def server(self, backend: str, name: str) -> ServerStats | None:
         found = self.backend(backend)
         return next((server for server in found.servers if server.name == name), None) if found else None

@@ -28,6 +28,8 @@ def test_show_stat_servers_in_every_state():
     assert down.check_description == "Layer4 connection problem" and down.address == "192.168.64.3:8099"
     assert not down.checked_up and stats.server("public.web", "web-1").checked_up
     assert stats.server("public.web", "nope") is None and stats.server("nope", "web-1") is None
+    assert [backend.name for backend in stats.backends_of("public")] == ["public.web"]
+    assert stats.backends_of("pub") == ()
 
 
 def test_a_new_server_is_up_before_its_first_check_but_not_checked_up():
