@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shlex
 import socket
 import threading
 import time
@@ -43,6 +44,14 @@ log = logging.getLogger("iacorch.ssh")
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 CHUNK = 256 * 1024
+
+
+def as_root(address: "HostAddress", program: str) -> str:
+    """Host actions need root: a non-root login (``admin`` on Debian cloud images) goes through
+    ``sudo -n`` (no password prompt: it fails clearly instead of hanging)."""
+    if address.user == "root":
+        return program
+    return f"sudo -n -- sh -c {shlex.quote(program)}"
 
 
 class HostUnreachable(HostError):
@@ -387,7 +396,7 @@ class SshPool:
             channel = self._open_channel(address)
             started, writer, lost = time.monotonic(), None, None
             try:
-                channel.exec_command(program)
+                channel.exec_command(as_root(address, program))
                 if stdin is None:
                     channel.shutdown_write()
                 else:

@@ -34,7 +34,8 @@ from providers.local.base_image import ensure_base_image
 from providers.local.cgroups import leaked_cgroup_dirs, remove_cgroup_dirs
 from providers.local.docker_cli import DockerCli
 from providers.local.machines import LocalMachines, VmSpec
-from providers.local.ssh_keys import KeyPair, KnownHostsFile
+from iacorch.known_hosts import KnownHostsFile
+from iacorch.keys import KeyPair
 
 log = logging.getLogger("iacorch.testbed")
 
@@ -107,14 +108,16 @@ class VmTestbed:
             return self._shared[:count]
 
     def create_vm(self, suffix: str | None = None, *, network: str | None = None, cpus: float | None = None,
-                  memory: str | None = None, ready: bool = True) -> TestVm:
+                  memory: str | None = None, ready: bool = True, authorized_keys: str | None = None) -> TestVm:
         """A VM of its own (stop it, break it, destroy it); removed at session end if still there."""
         suffix = suffix or secrets.token_hex(3)
         name = f"{self.prefix}-{suffix}"
         network = network or self.network
         host_key = KeyPair.generate(name)
         spec = VmSpec(name=name, stack=self.prefix, address=f"testbed.{suffix}", network=network, image=self.image,
-                      host_key=host_key, authorized_keys=Path(f"{self.client_key}.pub").read_text(),
+                      host_key=host_key,
+                      authorized_keys=Path(f"{self.client_key}.pub").read_text().rstrip("\n") + "\n"
+                      + (authorized_keys or ""),
                       cpus=cpus, memory=memory, labels=self.labels)
         with self._lock:
             self._created[name] = None

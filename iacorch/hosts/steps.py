@@ -171,7 +171,7 @@ class HostSteps:
                 return
             failed = state in ("exited", "dead") or health == "unhealthy"
             if failed or time.monotonic() >= deadline:
-                why = (f"exited" if state in ("exited", "dead") else "is unhealthy" if health == "unhealthy"
+                why = ("exited" if state in ("exited", "dead") else "is unhealthy" if health == "unhealthy"
                        else f"was not healthy within {limit:g}s")
                 raise self._unhealthy(host, spec, name, where, why, remove_on_failure)
             time.sleep(0.5)

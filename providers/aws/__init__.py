@@ -6,8 +6,10 @@ from __future__ import annotations
 from iacorch.keys import public_keys
 from iacorch.provider import IdMap, Step
 from iacorch.resources import Observed
+from iacorch.ssh import HostAddress
 from iacorch.stack.load import StackFile
 from providers.aws.apply import AwsInputs, AwsSteps
+from providers.aws.hosts import AwsHosts, template_capacity
 from providers.aws.lock import DEFAULT_TABLE, DynamoLock, S3Lock
 from providers.aws.model import AwsModel
 from providers.aws.observe import observe
@@ -26,13 +28,34 @@ class AwsProvider:
         self.inputs = AwsInputs(stack.stack, keys,
                                 {n: t.user_data for n, t in stack.launch_templates.items()})
         self._steps: AwsSteps | None = None
+        self.hosts = AwsHosts(self.session, sf)
 
     @property
     def calls(self):
         return self.session.calls
 
     def observe(self) -> Observed:
-        return observe(self.session, self.sf.stack.stack)
+        observed = observe(self.session, self.sf.stack.stack)
+        self.hosts.remember(observed)
+        return observed
+
+    def host_address(self, address: str, ids: IdMap | None = None) -> HostAddress:
+        return self.hosts.address(address, ids)
+
+    def template_capacity(self) -> dict[str, dict]:
+        return template_capacity(self.sf)
+
+    def resolve_secret(self, scheme: str, ref: str) -> str:
+        """ssm:/path (SecureString, decrypted) and secretsmanager:name[:key] on this stack's account."""
+        from iacorch.errors import IacorchError
+        from providers.aws.session import translate
+
+        with translate(f"secret {scheme}:{ref}"):
+            if scheme == "ssm":
+                return self.session.client("ssm").get_parameter(Name=ref, WithDecryption=True)["Parameter"]["Value"]
+            if scheme == "secretsmanager":
+                return self.session.client("secretsmanager").get_secret_value(SecretId=ref)["SecretString"]
+        raise IacorchError(f"unknown secret scheme {scheme}:", hint="use env:, file:, ssm: or secretsmanager:")
 
     def apply(self, step: Step, ids: IdMap) -> str | None:
         if self._steps is None:

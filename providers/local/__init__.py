@@ -3,7 +3,7 @@ does for Kubernetes), each with systemd, sshd and its own pinned host key; from
 there everything goes over SSH exactly as on a cloud VM.
 
 Machinery: ``base_image`` (the debootstrap Debian image, built once per recipe),
-``machines`` (networks and VMs by label), ``ssh_keys`` (host keys, known_hosts),
+``machines`` (networks and VMs by label; host keys come from iacorch.keys),
 ``cgroups`` (leak checks for tests); ``model`` is the pure stack -> resources half.
 """
 
@@ -26,7 +26,8 @@ from providers.local.cgroups import leaked_cgroup_dirs
 from providers.local.docker_cli import DockerCli
 from providers.local.machines import LABEL_ADDRESS, LABEL_KIND, LABEL_STACK, LocalMachines, VmSpec, VmState
 from providers.local.model import NETWORK, LocalModel
-from providers.local.ssh_keys import KeyPair, KnownHostsFile, load_or_create_client_key
+from iacorch.known_hosts import KnownHostsFile
+from iacorch.keys import KeyPair, load_or_create_client_key
 
 __all__ = ["LocalProvider", "LocalMachines", "VmSpec", "VmState", "KeyPair", "KnownHostsFile", "DockerCli",
            "Recipe", "ensure_base_image", "leaked_cgroup_dirs", "load_or_create_client_key",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from iacorch.errors import ProviderError
 from providers.local.docker_cli import ENGINE, DockerCli
-from providers.local.ssh_keys import KeyPair
+from iacorch.keys import KeyPair
 
 log = logging.getLogger("iacorch.local.machines")
 

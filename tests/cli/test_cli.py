@@ -11,7 +11,8 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-REFERENCE = (ROOT / "stacks" / "aws-web.yaml").read_text()
+# the VM side of the reference stack (its services need real hosts: tests/e2e)
+REFERENCE = (ROOT / "stacks" / "aws-web.yaml").read_text().split("\nservices:")[0] + "\n"
 
 
 def run(*args, cwd=ROOT):

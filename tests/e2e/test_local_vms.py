@@ -19,7 +19,7 @@ from moto_fixtures.testbed import LABEL_TESTBED, reap_orphans
 from providers.local import base_image
 from providers.local.cgroups import leaked_cgroup_dirs
 from providers.local.docker_cli import DockerCli
-from providers.local.ssh_keys import load_or_create_client_key
+from iacorch.keys import load_or_create_client_key
 
 pytestmark = pytest.mark.e2e
 

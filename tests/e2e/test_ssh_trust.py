@@ -11,7 +11,8 @@ import pytest
 from iacorch.command import Command
 from iacorch.errors import HostError
 from iacorch.ssh import HostUnreachable, SshPool
-from providers.local.ssh_keys import KeyPair, KnownHostsFile
+from iacorch.known_hosts import KnownHostsFile
+from iacorch.keys import KeyPair
 
 pytestmark = pytest.mark.e2e
 

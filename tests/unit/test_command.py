@@ -282,3 +282,13 @@ def test_script_result_check_names_the_failed_or_unfinished_step():
         unfinished.check("h1")
     done = script.parse(b"\n@@iacorch-step ee 0 0@@\n\n@@iacorch-step ee 1 0@@\n", b"", 0)
     assert done.check("h1") is done
+
+
+def test_non_root_logins_run_host_actions_through_sudo():
+    from iacorch.ssh import HostAddress, as_root
+
+    script = Script.of(Command.of("docker", "ps"), Command.of("echo", "it's"))
+    assert as_root(HostAddress("h", "10.0.0.1"), script.render()) == script.render()
+    wrapped = as_root(HostAddress("h", "10.0.0.1", user="admin"), script.render())
+    assert wrapped.startswith("sudo -n -- sh -c ")
+    assert shlex.split(wrapped)[-1] == script.render()

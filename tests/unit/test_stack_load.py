@@ -135,12 +135,7 @@ def test_missing_key_file_is_reported_at_the_field(tmp_path):
 
 
 def test_secret_values_are_refused_only_references_allowed():
-    text = AWS_WEB + """services:
-  web:
-    image: web:1
-    group: app
-    secrets: {DB_PASSWORD: hunter2}
-"""
+    text = AWS_WEB.replace("    port: 8080\n", "    port: 8080\n    secrets: {DB_PASSWORD: hunter2}\n")
     err = error_for(text)
     assert "secret DB_PASSWORD is not a reference" in str(err)
     assert "hunter2" not in str(err)  # it may be the secret itself: never echoed
