@@ -52,4 +52,4 @@ def test_installed_wheel_plans_against_moto(wheel, tmp_path):
     result = subprocess.run([str(venv / "bin" / "iacorch"), "plan", str(ROOT / "stacks" / "aws-web.yaml"),
                              "--detailed-exitcode"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 2, result.stderr
-    assert "Plan: 24 to add" in result.stdout  # the VM side, and Docker, images and replicas on it
+    assert "Plan: 25 to add" in result.stdout  # the VM side, and Docker, images and replicas on it
