@@ -129,11 +129,12 @@ def prepare_app(ssh, vm, service_ms: float) -> None:
                    str(SLOW_PORT), f"{service_ms:g}")))
 
 
-def prepare_lb(ssh, vm, endpoints: list[tuple[str, str, int]]) -> None:
+def prepare_lb(ssh, vm, endpoints: list[tuple[str, str, int]], access_log: bool) -> None:
     """Deploy the LB in front of these endpoints and wait until HAProxy's checks pass."""
     services = {"web": Service(image="app", group="app", port=8081,
                                health={"http": "/", "interval": "2s", "healthy": 2, "unhealthy": 3})}
-    config = haproxy_config({"public": LoadBalancer(group="edge", service="web")}, services, {"web": endpoints})
+    config = haproxy_config({"public": LoadBalancer(group="edge", service="web")}, services, {"web": endpoints},
+                            access_log=access_log)
     deploy_config(ssh, vm.address, render_config(config))
     api = RuntimeApi(ssh, vm.address)
     for name, _, _ in endpoints:
@@ -176,6 +177,8 @@ def main() -> int:
     parser.add_argument("--pace-ms", type=int, default=4, help="pause per connection between requests")
     parser.add_argument("--service-ms", type=float, default=5.0,
                         help="second scenario: a replica that answers after this long")
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false",
+                        help="render the LB without a log line per request")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -192,16 +195,16 @@ def main() -> int:
             version = parse_install(testbed.ssh.run(lb.address, install_haproxy(), timeout=600), lb.address.name)
             app_ready.result()
         nginx = [("web-1", app.ip, 8081), ("web-2", app.ip, 8082)]
-        prepare_lb(testbed.ssh, lb, nginx[:1])
+        prepare_lb(testbed.ssh, lb, nginx[:1], args.access_log)
         print(f"setup {time.monotonic() - started:.0f}s: haproxy {version.version}, replicas on {app.ip}, "
               f"LB on {lb.ip}", file=sys.stderr)
         urls = {"direct": f"http://{app.ip}:8081/", "lb": f"http://{lb.ip}/"}
         print("replica answers at once (nginx return 200):", file=sys.stderr)
         scenarios["instant replica"] = paced_rounds(urls, args, pace)
         saturated = {name: run_wrk(url, args.seconds, args.connections, None) for name, url in urls.items()}
-        prepare_lb(testbed.ssh, lb, nginx)
+        prepare_lb(testbed.ssh, lb, nginx, args.access_log)
         saturated["lb, 2 replicas"] = run_wrk(urls["lb"], args.seconds, args.connections, None)
-        prepare_lb(testbed.ssh, lb, [("slow-1", app.ip, SLOW_PORT)])
+        prepare_lb(testbed.ssh, lb, [("slow-1", app.ip, SLOW_PORT)], args.access_log)
         delay = f"{args.service_ms:g}ms"
         print(f"replica answers after {delay} (asyncio server):", file=sys.stderr)
         scenarios[f"replica takes {delay}"] = paced_rounds({**urls, "direct": f"http://{app.ip}:{SLOW_PORT}/"},
@@ -221,7 +224,8 @@ def main() -> int:
         return 0
     print(f"\nwrk from this machine, keep-alive, {args.connections} connections, 2 threads. Moderate: each "
           f"connection pauses {args.pace_ms} ms between requests; median of {args.rounds} x {args.seconds}s runs "
-          f"per path, paths alternating. The LB forwards to the one replica the direct runs hit. {load}.")
+          f"per path, paths alternating. The LB forwards to the one replica the direct runs hit; access log "
+          f"{'on' if args.access_log else 'off'}. {load}.")
     print(f"{'':38}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     rows = [(f"moderate, {scenario}, {path}", figures) for scenario, paths in moderate.items()
             for path, figures in paths.items()]

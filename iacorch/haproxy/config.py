@@ -206,6 +206,7 @@ class Frontend:
     routes: tuple[Route, ...] = ()
     default_backend: str | None = None
     tls: Tls | None = None
+    access_log: bool = True  # a log line per request (httplog / tcplog) to /dev/log (journald)
 
     def __post_init__(self) -> None:
         where = f"frontend {self.name}"

@@ -134,6 +134,12 @@ def test_tls_in_tcp_mode_terminates_without_a_redirect():
     assert "    bind :5433 ssl crt /etc/haproxy/certs/db.pem\n" in text and "redirect" not in text
 
 
+def test_access_log_can_be_turned_off():
+    assert "    option httplog\n" in rendered_text({"public": lb()})
+    quiet = render_config(haproxy_config({"public": lb()}, SERVICES, ENDPOINTS, access_log=False)).text
+    assert "    no log\n" in quiet and "httplog" not in quiet and "    log global\n" in quiet
+
+
 def test_two_load_balancers_on_one_host():
     config = haproxy_config({"public": lb(), "internal": lb(listen=8080, stats_port=8405, algorithm="leastconn")},
                             SERVICES, ENDPOINTS)
@@ -227,6 +233,7 @@ load_balancer_settings = st.fixed_dictionaries({
     "algorithm": st.sampled_from(["roundrobin", "leastconn", "source", "uri", "first", "hdr(X-Tenant)"]),
     "tls": st.booleans(), "sticky": st.booleans(), "routes": st.booleans(),
     "maxconn": st.integers(1, 100000), "connect": st.sampled_from(["500ms", "5s", "1m"]),
+    "access_log": st.booleans(),
 })
 
 
@@ -246,7 +253,7 @@ def test_every_combination_of_settings_renders_a_config_haproxy_accepts(haproxy_
         fields["routes"] = [{"service": "api", "host": "api.example.com", "path": "/v1"},
                             {"service": "plain", "host": "*.example.com"}]
     config = haproxy_config({"public": lb(**fields)}, SERVICES, ENDPOINTS,
-                            certificates={"public": haproxy_check.certificate})
+                            certificates={"public": haproxy_check.certificate}, access_log=drawn["access_log"])
     done = haproxy_check(config)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[WARNING]" not in done.stderr, done.stderr
