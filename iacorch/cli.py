@@ -246,14 +246,15 @@ def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan 
 def cmd_status(args: argparse.Namespace) -> int:
     sf = _load(args)
     reporter = PlainReporter(sys.stderr) if args.json else _reporter(args)
+    from iacorch.status import render_status, status_data
+
     try:
         with _engine(sf, reporter, args) as engine:
             observed = engine.observe()
+            data = status_data(sf, observed)
+            data["load_balancers"] = engine.balancers.status(observed)
     finally:
         reporter.close()
-    from iacorch.status import render_status, status_data
-
-    data = status_data(sf, observed)
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:

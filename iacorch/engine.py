@@ -14,6 +14,7 @@ from typing import Any
 from iacorch.errors import IacorchError, PlanStaleError
 from iacorch.executor import Outcome, execute
 from iacorch.hosts.layer import HostLayer
+from iacorch.lb.layer import LbLayer
 from iacorch.plan import Plan
 from iacorch.planner import plan as make_plan
 from iacorch.provider import IdMap, Step
@@ -49,7 +50,8 @@ class Engine:
         self.reporter = reporter
         self.pool = SshPool(trust_on_first_use=trust_new_host_keys)
         self.hosts = HostLayer(sf, provider, self.pool, reporter)
-        self.kinds = {**provider.model.kinds, **self.hosts.kinds}
+        self.balancers = LbLayer(sf, provider, self.pool)
+        self.kinds = {**provider.model.kinds, **self.hosts.kinds, **self.balancers.kinds}
 
     @property
     def stack(self):
@@ -57,11 +59,12 @@ class Engine:
 
     def observe(self) -> Observed:
         self.reporter.phase(f"observing stack {self.stack.stack!r} ({self.provider.name})")
-        return self.hosts.observe(self.provider.observe())
+        observed = self.hosts.observe(self.provider.observe(), extra_facts=self.balancers.facts)
+        return self.balancers.observe(observed)
 
     def plan(self, observed: Observed, *, destroy: bool = False) -> Plan:
-        return make_plan(self.stack, observed, self.provider.model, destroy=destroy, layers=[self.hosts.model],
-                         source=snapshot(self.sf))
+        return make_plan(self.stack, observed, self.provider.model, destroy=destroy,
+                         layers=[self.hosts.model, self.balancers.model], source=snapshot(self.sf))
 
     def check_fresh(self, plan: Plan, observed: Observed) -> None:
         if observed.fingerprint() != plan.observed_fingerprint:
@@ -81,6 +84,8 @@ class Engine:
     def _run_step(self, step: Step, ids: IdMap) -> str | None:
         if step.change.kind in self.hosts.kinds:
             return self.hosts.apply(step, ids)
+        if step.change.kind in self.balancers.kinds:
+            return self.balancers.apply(step, ids)
         return self.provider.apply(step, ids)
 
     def close(self) -> None:

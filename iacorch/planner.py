@@ -57,7 +57,7 @@ def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: boo
             hosts[gname] = [instance_address(gname, i) for i in indices]
             desired.extend(model.instance(stack, gname, i) for i in indices)
         for layer in layers:
-            more, layer_notes = layer.desired(stack, hosts, observed)
+            more, layer_notes = layer.desired(stack, hosts, observed, list(desired))
             desired.extend(more)
             notes.extend(layer_notes)
     changes = _diff_all(desired, observed, all_kinds)

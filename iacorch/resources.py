@@ -137,9 +137,10 @@ class Layer(Protocol):
 
     kinds: Mapping[str, KindSpec]
 
-    def desired(self, stack: Any, hosts: Mapping[str, list[str]], observed: Observed
-                ) -> tuple[list[Resource], list[str]]:
-        """Desired resources and notes, given each group's instance addresses."""
+    def desired(self, stack: Any, hosts: Mapping[str, list[str]], observed: Observed,
+                below: list[Resource] | None = None) -> tuple[list[Resource], list[str]]:
+        """Desired resources and notes, given each group's instance addresses and what the
+        layers below want (a load balancer reads where the replicas are placed)."""
 
 
 class ProviderModel(Protocol):

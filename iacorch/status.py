@@ -64,6 +64,19 @@ def render_status(data: dict[str, Any]) -> str:
                             [[r["id"], r["host"], r["state"], r["health"] or "-", r["release"] or "-",
                               r["port"] or "-"] for r in svc["replicas"]]))
         lines.append("")
+    for name, lb in (data.get("load_balancers") or {}).items():
+        lines.append(f"load balancer {name} ({lb['kind']} on group {lb['group']}): {lb['url'] or 'no address yet'}")
+        shown = [b for b in lb["backends"] if b["role"] == "active" or b["state"] != "DOWN"]
+        lines.append(_table(["HOST", "BACKEND", "SERVER", "STATE", "SESSIONS", "REQUESTS"],
+                            [[b["host"], b["backend"], b["server"], b["state"], b["sessions"], b["requests"]]
+                             for b in shown]))
+        standby = len(lb["backends"]) - len(shown)
+        if standby:
+            lines.append(f"  ({standby} standby slot(s) without a container, for the next release)")
+        for host, info in lb["hosts"].items():
+            if info["state"] != "running":
+                lines.append(f"  {host}: {info['state']}{': ' + info['error'] if info.get('error') else ''}")
+        lines.append("")
     for h in data["hosts"]:
         if h.get("error"):
             lines.append(f"warning: {h['name']} is unreachable: {h['error']}")

@@ -1,8 +1,9 @@
 """`make demo`: stacks/demo.yaml on the local provider, end to end.
 
-Three VMs (containers with systemd and sshd) come up on this machine's Docker
-engine, Docker is installed in them over SSH with apt, the demo app is built
-here and shipped to them, six replicas start, and each one answers.
+Four VMs (containers with systemd and sshd) come up on this machine's Docker
+engine, Docker is installed in three of them over SSH with apt, the demo app
+is built here and shipped to them, six replicas start, HAProxy on the edge VM
+balances over them, and the app answers through it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def main() -> None:
         url = f"http://{hosts[replica['host']]}:{replica['port']}/"
         with urllib.request.urlopen(url, timeout=5) as response:
             print(f"  {url:28} -> {response.read().decode().strip()}")
+    url = status["load_balancers"]["public"]["url"]
+    print(f"\nThrough the load balancer ({url}), round robin over the replicas:")
+    for _ in range(6):
+        with urllib.request.urlopen(url + "/", timeout=5) as response:
+            print(f"  GET {url}/ -> {response.read().decode().strip()}")
     print(f"\nThe stack keeps running. Change it with `iacorch apply {os.path.relpath(STACK)} --var version=v2`,"
           f" remove it with `iacorch destroy {os.path.relpath(STACK)}`.")
 

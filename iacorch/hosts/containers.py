@@ -20,7 +20,36 @@ LABEL_REPLICA = "iacorch.replica"
 LABEL_RELEASE = "iacorch.release"
 LABEL_ADDRESS = "iacorch.address"
 LABEL_SPEC = "iacorch.spec"
+LABEL_HOST_PORT = "iacorch.host-port"
 SECRETS_DIR = "/run/iacorch/secrets"
+
+# A replica's port is published on a fixed host port from a pair of slots, so a new
+# release (other slot) can start beside the old one and the load balancer knows both
+# addresses in advance: pair k is SLOT_PORT_BASE + 2k (slot a) and + 2k + 1 (slot b).
+# A health check on another container port is published CHECK_PORT_OFFSET above.
+SLOT_PORT_BASE = 20000
+CHECK_PORT_OFFSET = 10000
+
+
+def is_slot_port(port: object) -> bool:
+    return isinstance(port, int) and SLOT_PORT_BASE <= port < SLOT_PORT_BASE + CHECK_PORT_OFFSET
+
+
+def slot_of(host_port: int) -> tuple[int, int]:
+    """(pair, slot) of a slot port."""
+    return divmod(host_port - SLOT_PORT_BASE, 2)
+
+
+def slot_port(pair: int, slot: int) -> int:
+    return SLOT_PORT_BASE + 2 * pair + slot
+
+
+def check_port_of(health: Mapping[str, Any] | None, port: int | None) -> int | None:
+    """The container port a health check probes, when it is not the traffic port."""
+    if not health:
+        return None
+    other = health.get("port") if health.get("http") is not None else health.get("tcp")
+    return other if other is not None and other != port else None
 
 
 def container_name(stack: str, service: str, replica: int) -> str:
@@ -28,13 +57,20 @@ def container_name(stack: str, service: str, replica: int) -> str:
     return f"{stack}-{service}-{replica}"
 
 
-def release_name(stack: str, service: str, replica: int, release: str) -> str:
-    return f"{container_name(stack, service, replica)}.{release}"
+def instance_tag(release: str, host_port: int | None) -> str:
+    """Tells two containers of one replica apart: the release, and the slot port it publishes on
+    (the same release is started again on the other slot when only its port changes)."""
+    return f"{release}-{host_port}" if host_port else release
 
 
-def env_file(stack: str, service: str, replica: int, release: str) -> str:
+def release_name(stack: str, service: str, replica: int, release: str, host_port: int | None = None) -> str:
+    """The name of a replica's container that is not (or no longer) the active one."""
+    return f"{container_name(stack, service, replica)}.{instance_tag(release, host_port)}"
+
+
+def env_file(stack: str, service: str, replica: int, release: str, host_port: int | None = None) -> str:
     """Secrets reach the container through an env file on the host's tmpfs (0600), never argv."""
-    return f"{SECRETS_DIR}/{release_name(stack, service, replica, release)}.env"
+    return f"{SECRETS_DIR}/{release_name(stack, service, replica, release, host_port)}.env"
 
 
 def health_command(health: HealthCheck, service_port: int | None) -> list[str]:
@@ -73,10 +109,11 @@ class ContainerSpec:
     cpus: float | None
     memory: int | None
     labels: Mapping[str, str]
+    host_port: int | None = None  # the slot port the service port is published on
 
     @classmethod
     def of(cls, stack: str, name: str, svc: Service, replica: int, image: str,
-           cpus: float | None = None, memory: int | None = None) -> "ContainerSpec":
+           cpus: float | None = None, memory: int | None = None, host_port: int | None = None) -> "ContainerSpec":
         res = svc.resources
         return cls(
             stack=stack, service=name, replica=replica, image=image,
@@ -86,7 +123,7 @@ class ContainerSpec:
             health=svc.health.model_dump(mode="json") if svc.health else None,
             cpus=cpus if cpus is not None else (res.cpus if res else None),
             memory=memory if memory is not None else (res.memory if res else None),
-            labels=dict(sorted(svc.labels.items())),
+            labels=dict(sorted(svc.labels.items())), host_port=host_port,
         )
 
     def defining(self) -> dict[str, Any]:
@@ -106,7 +143,8 @@ class ContainerSpec:
 
     def labels_all(self) -> dict[str, str]:
         return {**self.labels, LABEL_STACK: self.stack, LABEL_SERVICE: self.service,
-                LABEL_REPLICA: str(self.replica), LABEL_RELEASE: self.release, LABEL_ADDRESS: self.address}
+                LABEL_REPLICA: str(self.replica), LABEL_RELEASE: self.release, LABEL_ADDRESS: self.address,
+                LABEL_HOST_PORT: str(self.host_port or "")}
 
     def run_args(self, name: str, *, env_file_path: str | None = None) -> list[str]:
         """``docker run`` arguments (after ``docker``) for this release under ``name``."""
@@ -121,7 +159,10 @@ class ContainerSpec:
             args += ["--env-file", env_file_path]
         args += ["--env", f"IACORCH_REPLICA={self.replica}", "--env", f"IACORCH_RELEASE={self.release}"]
         if self.port is not None:
-            args += ["--publish", str(self.port)]  # a free host port; the LB reads it back
+            args += ["--publish", f"{self.host_port}:{self.port}" if self.host_port else str(self.port)]
+            check = check_port_of(self.health, self.port)
+            if check is not None and self.host_port:
+                args += ["--publish", f"{self.host_port + CHECK_PORT_OFFSET}:{check}"]
         for spec in self.ports:
             args += ["--publish", spec]
         for volume in self.volumes:
@@ -160,4 +201,4 @@ def spec_from_attrs(stack: str, address: str, attrs: dict[str, Any]) -> Containe
         volumes=tuple(attrs.get("volumes") or ()),
         command=tuple(attrs["command"]) if attrs.get("command") else None, restart=attrs["restart"],
         health=attrs.get("health"), cpus=attrs.get("cpus"), memory=attrs.get("memory"),
-        labels=attrs.get("labels") or {})
+        labels=attrs.get("labels") or {}, host_port=attrs.get("host_port"))

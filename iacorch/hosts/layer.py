@@ -49,6 +49,11 @@ class HostLayer:
                 unreachable[address] = exc.message
         facts = gather(self.pool, self.sf.stack, hosts, extra_facts)
         observed = merge(infra, self.sf.stack, facts, self.images)
+        hosts_data = dict(observed.hosts)
+        for address in hosts:
+            if hosts_data.get(address, {}).get("reachable"):
+                hosts_data[address] = {**hosts_data[address], "ip": self.provider.peer_ip(address, None)}
+        observed = replace(observed, hosts=hosts_data)
         if unreachable:
             hosts_data = dict(observed.hosts)
             hosts_data.update({a: {"reachable": False, "error": e} for a, e in unreachable.items()})

@@ -7,17 +7,17 @@ on a host) and ``service.web[3]`` (replica 3's active container).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from iacorch.hosts.containers import ContainerSpec
+from iacorch.hosts.containers import ContainerSpec, instance_tag, is_slot_port, slot_of, slot_port
 from iacorch.hosts.placement import HostRoom, place, place_global
 from iacorch.planner import parse_instance_address
 from iacorch.resources import KindSpec, Observed, Resource
 from iacorch.stack.model import Stack
 
 CONTAINER_DEFINING = ("host", "release", "image", "env", "secrets", "port", "ports", "volumes", "command",
-                      "restart", "health", "labels")
+                      "restart", "health", "labels", "host_port")
 
 KINDS: dict[str, KindSpec] = {k.kind: k for k in (
     KindSpec("docker_engine", replace_fields=frozenset({"host"}), label="Docker engine"),
@@ -53,8 +53,8 @@ class HostModel:
     def __init__(self, inputs: HostInputs) -> None:
         self.inputs = inputs
 
-    def desired(self, stack: Stack, hosts: Mapping[str, list[str]], observed: Observed
-                ) -> tuple[list[Resource], list[str]]:
+    def desired(self, stack: Stack, hosts: Mapping[str, list[str]], observed: Observed,
+                below: list[Resource] | None = None) -> tuple[list[Resource], list[str]]:
         out: list[Resource] = []
         notes: list[str] = []
         groups_used = {svc.group for svc in stack.services.values()}
@@ -70,6 +70,7 @@ class HostModel:
                                     deps=(host,)))
         # an unreachable host keeps its share of replicas (we cannot see them, so we do not move them)
         rooms = {g: [self._room(stack, h, observed) for h in hosts.get(g, [])] for g in groups_used}
+        ports = SlotPorts(observed)
         current = {r.address: r.attrs.get("host") for r in observed.of_kind("container")}
         for name in sorted(stack.services):
             svc = stack.services[name]
@@ -102,11 +103,14 @@ class HostModel:
                 if host in unreachable:
                     continue
                 spec = ContainerSpec.of(stack.stack, name, svc, replica, ref)
+                if svc.port is not None:
+                    spec = replace(spec, host_port=ports.port_for(spec, host))
                 out.append(container_resource(spec, host))
                 # the wanted release already running beside the active one (an interrupted
                 # rollout) is kept: the replacement adopts it instead of starting another
                 for res in observed.of_kind("container"):
-                    if res.address == f"{spec.address}~{spec.release}" and res.attrs.get("host") == host:
+                    if res.address == f"{spec.address}~{instance_tag(spec.release, spec.host_port)}" \
+                            and res.attrs.get("host") == host:
                         out.append(Resource(res.address, "container", dict(res.attrs), deps=res.deps))
         return out, notes
 
@@ -119,9 +123,39 @@ class HostModel:
         return HostRoom(host, cpus=cap.get("cpus"), memory=cap.get("memory"))
 
 
+class SlotPorts:
+    """Which slot port each replica publishes on. A replica keeps its pair of slots on its host;
+    a new release takes the other slot of the pair (the old one still holds its own), and the
+    release already running beside the active one (an interrupted rollout) keeps the slot it has.
+    New replicas get the lowest pair free on their host."""
+
+    def __init__(self, observed: Observed) -> None:
+        self.used: dict[str, set[int]] = {}
+        self.current: dict[str, list[tuple[str, str | None, int]]] = {}  # base address -> [(host, release, port)]
+        for res in observed.of_kind("container"):
+            port, host = res.attrs.get("host_port"), res.attrs.get("host")
+            if is_slot_port(port) and host:
+                self.used.setdefault(host, set()).add(slot_of(port)[0])
+                self.current.setdefault(res.address.split("~", 1)[0], []).append(
+                    (host, res.attrs.get("release"), port))
+
+    def port_for(self, spec: ContainerSpec, host: str) -> int:
+        mine = [(r, p) for h, r, p in self.current.get(spec.address, []) if h == host]
+        for release, port in mine:
+            if release == spec.release:
+                return port
+        if mine:
+            pair, slot = slot_of(mine[0][1])
+            return slot_port(pair, 1 - slot)
+        used = self.used.setdefault(host, set())
+        pair = next(k for k in range(len(used) + 1) if k not in used)
+        used.add(pair)
+        return slot_port(pair, 0)
+
+
 def container_resource(spec: ContainerSpec, host: str) -> Resource:
-    attrs = {"host": host, "release": spec.release, **spec.defining(), "cpus": spec.cpus, "memory": spec.memory,
-             "state": "running"}
+    attrs = {"host": host, "release": spec.release, **spec.defining(), "host_port": spec.host_port,
+             "cpus": spec.cpus, "memory": spec.memory, "state": "running"}
     # fixed host ports cannot be held by two releases at once: stop the old one first
     return Resource(spec.address, "container", attrs,
                     deps=(image_address(spec.service, host), engine_address(host), host),

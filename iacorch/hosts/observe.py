@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from iacorch.errors import HostError
 from iacorch.hosts.build import local_image_present
-from iacorch.hosts.containers import container_name
+from iacorch.hosts.containers import container_name, instance_tag
 from iacorch.hosts.facts import ContainerFacts, Fact, HostFacts, host_facts_script, parse_host_facts
 from iacorch.hosts.model import engine_address, image_address
 from iacorch.hosts.docker import MIN_DOCKER_MAJOR
@@ -115,10 +115,10 @@ def _take_container(stack: Stack, host: str, c: ContainerFacts, resources: dict[
     if not active:
         # a release running beside the active one: an interrupted rollout. It is its own
         # address, so the planner removes it, or the model adopts it when it is the one wanted.
-        address = f"{address}~{c.release}"
+        address = f"{address}~{instance_tag(c.release or '', c.host_port)}"
         runtime["leftovers"][address] = info
     attrs = {**(c.spec or {}), "host": host, "release": c.release, "image": c.image,
-             "env": dict(c.env), "cpus": c.cpus, "memory": c.memory,
+             "env": dict(c.env), "cpus": c.cpus, "memory": c.memory, "host_port": c.host_port,
              "state": "running" if c.state == "running" else c.state}
     resources[address] = ObservedResource(address, "container", c.id, attrs,
                                           deps=(image_address(c.service, host), engine_address(host), host))

@@ -15,7 +15,7 @@ from iacorch.command import Command, Script
 from iacorch.errors import HostError, IacorchError
 from iacorch.hosts import build, docker
 from iacorch.hosts.containers import (
-    LABEL_ADDRESS, ContainerSpec, container_name, env_file, release_name, spec_from_attrs,
+    LABEL_ADDRESS, ContainerSpec, container_name, env_file, instance_tag, release_name, spec_from_attrs,
 )
 from iacorch.plan import Action, Change
 from iacorch.provider import IdMap, Step
@@ -32,6 +32,10 @@ _RUN_OR_ADOPT = ('name=$1; shift; '
                  'if [ "$(docker inspect -f "{{.State.Running}}" "$name" 2>/dev/null)" = true ]; '
                  'then echo adopted; exit 0; fi; '
                  'docker rm -f "$name" >/dev/null 2>&1; exec docker "$@"')
+# the instance tag (release, and slot port when there is one) of container $1, as instance_tag() makes it
+_TAG_OF = ('tag_of() { docker inspect -f \'{{index .Config.Labels "iacorch.release"}} '
+           '{{index .Config.Labels "iacorch.host-port"}}\' "$1" 2>/dev/null | '
+           '{ read -r r p; echo "$r${p:+-$p}"; }; }; ')
 # keep the newest RETAIN stopped releases of a replica, remove older ones
 _PRUNE = ('docker ps -a --filter "label=' + LABEL_ADDRESS + '=$1" --filter status=exited --filter status=created '
           '--format "{{.CreatedAt}}\t{{.Names}}" | sort -r | tail -n +$(($2 + 1)) | cut -f2 | '
@@ -99,13 +103,12 @@ class HostSteps:
         host = self._host(c, ids)
         if "~" in c.address:
             return c.id or ""  # an adopted release: its replica's replacement takes it over
-        temp = release_name(self.stack, spec.service, spec.replica, spec.release)
+        temp = release_name(self.stack, spec.service, spec.replica, spec.release, spec.host_port)
         env_path = self._write_secrets(host, spec, c.address)
         run = docker.run(spec, temp, env_path)
         self.pool.run(host, Command.of("sh", "-c", _RUN_OR_ADOPT, "run", temp, *run.argv[1:]), timeout=900)
         self._wait_healthy(host, spec, temp, c.address)
-        old = (c.before or {}).get("release") if c.action is Action.REPLACE else None
-        self._take_over(host, spec, temp, old)
+        self._take_over(host, spec, temp)
         return self.pool.run(host, Command.of("docker", "inspect", "--format", "{{.Id}}",
                                               container_name(self.stack, spec.service, spec.replica))).stdout.strip()
 
@@ -134,12 +137,11 @@ class HostSteps:
             return
         retain = self._retain(service)
         if c.action is Action.REPLACE:
-            old = c.before.get("release")
-            # destroy-first order: retire the old release now (start-first already did it)
-            retire = Command.of("sh", "-c", 'r=$(docker inspect -f "{{index .Config.Labels \\"iacorch.release\\"}}" '
-                                '"$1" 2>/dev/null) || exit 0; [ "$r" = "$3" ] || exit 0; docker stop "$1" '
-                                '>/dev/null && docker rename "$1" "$2"', "retire", name,
-                                release_name(self.stack, service, int(replica.rstrip("]")), old), old)
+            # destroy-first order: retire the old instance now (start-first already did it)
+            old = instance_tag(c.before.get("release") or "", c.before.get("host_port"))
+            retire = Command.of("sh", "-c", _TAG_OF + 't=$(tag_of "$1") || exit 0; [ "$t" = "$2" ] || exit 0; '
+                                'docker stop "$1" >/dev/null && docker rm -f "$1.$t" >/dev/null 2>&1; '
+                                'docker rename "$1" "$1.$t"', "retire", name, old)
             self.pool.run(host, Script.of(retire, Command.of("sh", "-c", _PRUNE, "prune", base, str(retain))))
             return
         # the replica is gone from the stack: its active and kept releases go
@@ -154,7 +156,7 @@ class HostSteps:
         if not spec.secrets:
             return None
         values = self.secrets.resolve_all(spec.secrets, where=where)
-        path = env_file(self.stack, spec.service, spec.replica, spec.release)
+        path = env_file(self.stack, spec.service, spec.replica, spec.release, spec.host_port)
         self.pool.run(host, docker.write_env_file(path, values))
         return path
 
@@ -195,13 +197,14 @@ class HostSteps:
         return HostError(f"release {spec.release} of {spec.address} on {host.name} {why}{kept}", where=where,
                          details=details or None, hint="check the app's health endpoint and logs")
 
-    def _take_over(self, host: HostAddress, spec: ContainerSpec, temp: str, old_release: str | None) -> None:
+    def _take_over(self, host: HostAddress, spec: ContainerSpec, temp: str) -> None:
+        """The new instance takes the replica's name; the old one is stopped and kept under its tag."""
         name = container_name(self.stack, spec.service, spec.replica)
-        program = ('if docker inspect "$1" >/dev/null 2>&1; then '
-                   'r=$(docker inspect -f "{{index .Config.Labels \\"iacorch.release\\"}}" "$1"); '
-                   'if [ "$r" = "$4" ]; then docker rm -f "$2" >/dev/null 2>&1; exit 0; fi; '
-                   'docker stop "$1" >/dev/null; docker rm -f "$1.$r" >/dev/null 2>&1; docker rename "$1" "$1.$r"; fi; '
+        program = (_TAG_OF + 'if docker inspect "$1" >/dev/null 2>&1; then t=$(tag_of "$1"); '
+                   'if [ "$t" = "$3" ]; then docker rm -f "$2" >/dev/null 2>&1; exit 0; fi; '
+                   'docker stop "$1" >/dev/null; docker rm -f "$1.$t" >/dev/null 2>&1; docker rename "$1" "$1.$t"; fi; '
                    'docker rename "$2" "$1"')
-        steps = [Command.of("sh", "-c", program, "take-over", name, temp, old_release or "", spec.release),
+        steps = [Command.of("sh", "-c", program, "take-over", name, temp,
+                            instance_tag(spec.release, spec.host_port)),
                  Command.of("sh", "-c", _PRUNE, "prune", spec.address, str(self._retain(spec.service)))]
         self.pool.run(host, Script.of(*steps)).check(host.name)

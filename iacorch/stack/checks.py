@@ -82,6 +82,20 @@ def _references(stack: Stack, r: _Report) -> None:
             if svc is not None and svc.port is None:
                 r.add(path, f"service '{name}' has no port to balance to",
                       f"set services.{name}.port to the port the app listens on")
+    taken: dict[tuple[str, int], str] = {}  # (group, port) -> which setting uses it
+    for lname, lb in stack.load_balancers.items():
+        if lb.kind != "haproxy" or not lb.group:
+            continue
+        ports = [(("listen",), lb.listen), (("stats_port",), lb.stats_port)]
+        if lb.tls:
+            ports.append((("tls", "port"), lb.tls.port))
+        for field, port in ports:
+            name = f"load_balancers.{lname}.{'.'.join(field)}"
+            other = taken.get((lb.group, port))
+            # load balancers of one group may share the stats page; nothing else may share a port
+            if other and not (field == ("stats_port",) and other.endswith(".stats_port")):
+                r.add(("load_balancers", lname, *field), f"port {port} is already used on group {lb.group} by {other}")
+            taken.setdefault((lb.group, port), name)
     if stack.reconcile and stack.reconcile.on:
         r.ref(("reconcile", "on"), "group", stack.reconcile.on, stack.groups, "groups")
 

@@ -184,8 +184,15 @@ class Route(Spec):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"a route path must start with '/', got {value!r}")
+        if not value.startswith("/") or any(ch.isspace() for ch in value):
+            raise ValueError(f"a route path starts with '/' and has no spaces, got {value!r}")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9*]([A-Za-z0-9.*-]*[A-Za-z0-9])?", value):
+            raise ValueError(f"{value!r} is not a host name (no port, scheme or spaces), e.g. shop.example.com")
         return value
 
 
@@ -241,4 +248,15 @@ class LoadBalancer(Spec):
             raise ValueError("host and path routes need mode: http")
         if self.mode == "tcp" and (self.algorithm == "uri" or self.algorithm.startswith("hdr(")):
             raise ValueError(f"algorithm {self.algorithm} needs mode: http")
+        if self.mode == "tcp" and self.sticky is not None:
+            raise ValueError("sticky sessions (a cookie) need mode: http")
+        if self.mode == "tcp" and self.tls is not None and "redirect_http" in self.tls.model_fields_set \
+                and self.tls.redirect_http:
+            raise ValueError("tls.redirect_http needs mode: http (a tcp listener cannot redirect)")
+        ports = [self.listen, *([self.tls.port] if self.tls else [])]
+        if self.stats_port in ports:
+            raise ValueError(f"stats_port {self.stats_port} is also a listening port")
+        for line in self.options:
+            if "\n" in line or "\r" in line:
+                raise ValueError("each entry of options is one HAProxy line; split it into several entries")
         return self

@@ -42,6 +42,12 @@ class AwsProvider:
     def host_address(self, address: str, ids: IdMap | None = None) -> HostAddress:
         return self.hosts.address(address, ids)
 
+    def peer_ip(self, address: str, ids: IdMap | None = None) -> str | None:
+        return self.hosts.peer_ip(address, ids)
+
+    def lb_url(self, address: str, port: int, scheme: str = "http") -> str | None:
+        return self.hosts.lb_url(address, port, scheme)
+
     def template_capacity(self) -> dict[str, dict]:
         return template_capacity(self.sf)
 

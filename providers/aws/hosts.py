@@ -74,6 +74,22 @@ class AwsHosts:
         return HostAddress(name=address, host=host, port=ssh.port, user=ssh.user, key_path=key,
                            known_hosts=self.known_hosts, jump=jump)
 
+    def peer_ip(self, address: str, ids: IdMap | None) -> str | None:
+        """Where other hosts of the stack (a load balancer) reach this one: its private IP, or the
+        bound machine's IP."""
+        instance = self._instance(address, ids)
+        if self.bindings:
+            return self._binding(instance["id"], address).get("ip")
+        return instance["private_ip"]
+
+    def lb_url(self, address: str, port: int, scheme: str = "http") -> str | None:
+        instance = self._instance(address, None)
+        if self.bindings:
+            ip = self._binding(instance["id"], address).get("ip")
+        else:
+            ip = instance["public_ip"] or instance["private_ip"]
+        return f"{scheme}://{ip}:{port}" if ip else None
+
     def _instance(self, address: str, ids: IdMap | None) -> dict:
         with self._lock:
             known = self._instances.get(address)

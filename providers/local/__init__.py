@@ -24,8 +24,10 @@ from iacorch.stack.load import StackFile
 from providers.local.base_image import Recipe, ensure_base_image
 from providers.local.cgroups import leaked_cgroup_dirs
 from providers.local.docker_cli import DockerCli
-from providers.local.machines import LABEL_ADDRESS, LABEL_KIND, LABEL_STACK, LocalMachines, VmSpec, VmState
-from providers.local.model import NETWORK, LocalModel
+from providers.local.machines import (
+    LABEL_ADDRESS, LABEL_KIND, LABEL_PUBLISH, LABEL_STACK, LocalMachines, VmSpec, VmState,
+)
+from providers.local.model import NETWORK, LocalModel, vm_name
 from iacorch.known_hosts import KnownHostsFile
 from iacorch.keys import KeyPair, load_or_create_client_key
 
@@ -63,6 +65,7 @@ class LocalProvider:
             network = NETWORK if found.get(NETWORK) and vm.network == found[NETWORK].id else vm.network
             found[vm.address] = ObservedResource(vm.address, "vm", vm.name, {
                 "name": vm.name, "image": vm.image, "network": network, "cpus": vm.cpus, "memory": vm.memory,
+                "publish": sorted(int(p) for p in vm.labels.get(LABEL_PUBLISH, "").split(",") if p),
                 "state": "running" if vm.running else "stopped",
                 "private_ip": vm.ip, "ssh_port": vm.ssh_port,
             }, deps=(NETWORK,) if network == NETWORK else ())
@@ -97,9 +100,11 @@ class LocalProvider:
         template = self.sf.stack.groups[group].template
         host_key = KeyPair.generate(comment=c.after["name"])
         memory = c.after.get("memory")
+        publish = tuple(c.after.get("publish") or ())
         spec = VmSpec(name=c.after["name"], stack=self.stack, address=c.address, network=ids[c.after["network"]],
                       image=image, host_key=host_key, authorized_keys=public_key_line(self.sf, template),
-                      cpus=c.after.get("cpus"), memory=str(memory) if memory else None)
+                      cpus=c.after.get("cpus"), memory=str(memory) if memory else None, publish=publish,
+                      labels={LABEL_PUBLISH: ",".join(map(str, publish))} if publish else {})
         self.machines.remove(spec.name)  # a half-made VM of an interrupted apply
         self.machines.create(spec)
         self.known_hosts.pin(spec.name, host_key)
@@ -127,19 +132,21 @@ class LocalProvider:
         self._forget(c.address)
 
     # -- hosts --------------------------------------------------------------------------
-    def host_address(self, address: str, ids: IdMap | None = None) -> HostAddress:
+    def _state(self, address: str) -> VmState:
         with self._lock:
             state = self._states.get(address)
         if state is None or not state.ssh_port:
             group, index = address.removeprefix("group.").rstrip("]").split("[")
-            from providers.local.model import vm_name
-
             state = self.machines.inspect(vm_name(self.stack, group, int(index)))
             if state is None or not state.running or not state.ssh_port:
                 raise ProviderError(f"{address} is not running", where=address,
                                     hint="run apply to start or recreate it")
             with self._lock:
                 self._states[address] = state
+        return state
+
+    def host_address(self, address: str, ids: IdMap | None = None) -> HostAddress:
+        state = self._state(address)
         if not self.known_hosts.has(state.name):
             # the engine on this machine is the authority on its VMs' keys (like a cloud console)
             pub = self.machines.docker.text(["exec", state.name, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
@@ -150,6 +157,16 @@ class LocalProvider:
         return HostAddress(name=address, host="127.0.0.1", port=state.ssh_port, user="root",
                            key_path=private_key_path(self.sf, template), known_hosts=str(self.known_hosts.path),
                            host_key_alias=state.name)
+
+    def peer_ip(self, address: str, ids: IdMap | None = None) -> str | None:
+        """Where other VMs (the load balancer) reach this one: its IP on the stack's network."""
+        return self._state(address).ip
+
+    def lb_url(self, address: str, port: int, scheme: str = "http") -> str | None:
+        """A load balancer's address from this machine: its VM's port published on 127.0.0.1."""
+        state = self._state(address)
+        published = state.published.get(port)
+        return f"{scheme}://127.0.0.1:{published}" if published else f"{scheme}://{state.ip}:{port}"
 
     def _forget(self, address: str) -> None:
         with self._lock:

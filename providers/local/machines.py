@@ -27,6 +27,7 @@ LABEL_STACK = "iacorch.stack"
 LABEL_ADDRESS = "iacorch.address"
 LABEL_KIND = "iacorch.kind"
 LABEL_VM = "iacorch.vm"  # on a VM's volume: the VM's container name
+LABEL_PUBLISH = "iacorch.publish"  # ports of the VM published on 127.0.0.1 (its load balancers)
 
 CAPABILITIES = ("SYS_ADMIN", "NET_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "SYS_NICE", "SYS_TIME",
                 "MKNOD", "IPC_LOCK", "IPC_OWNER", "LINUX_IMMUTABLE", "NET_BROADCAST", "DAC_READ_SEARCH",
@@ -58,6 +59,7 @@ class VmSpec:
     cpus: float | None = None
     memory: str | None = None  # docker syntax: 512m, 2g
     labels: Mapping[str, str] = field(default_factory=dict)
+    publish: tuple[int, ...] = ()  # more ports published on 127.0.0.1 (a free host port each)
 
     @property
     def volume(self) -> str:
@@ -78,6 +80,7 @@ class VmSpec:
                  "--device-cgroup-rule", "a *:* rwm", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
                  "--tmpfs", "/run", "--tmpfs", "/run/lock", "-e", "container=docker",
                  "-v", f"{self.volume}:/var/lib/docker", "-p", "127.0.0.1::22",
+                 *(arg for port in self.publish for arg in ("-p", f"127.0.0.1::{port}")),
                  "--stop-signal", "SIGRTMIN+3"]
         if self.cpus is not None:
             args += ["--cpus", f"{self.cpus:g}"]
@@ -118,6 +121,7 @@ class VmState:
     image: str = ""
     cpus: float | None = None
     memory: int | None = None
+    published: Mapping[int, int] = field(default_factory=dict)  # VM port -> 127.0.0.1 port
 
     @property
     def running(self) -> bool:
@@ -141,10 +145,17 @@ def _parse_state(item: dict) -> VmState:
     bindings = (item.get("NetworkSettings", {}).get("Ports") or {}).get("22/tcp") or []
     port = next((int(b["HostPort"]) for b in bindings if b.get("HostIp") in ("127.0.0.1", "")), None)
     host = item.get("HostConfig") or {}
+    published = {}
+    for key, binds in (item.get("NetworkSettings", {}).get("Ports") or {}).items():
+        number, _, proto = key.partition("/")
+        if proto == "tcp" and number != "22" and binds:
+            local = [b for b in binds if b.get("HostIp") in ("127.0.0.1", "")]
+            if local and local[0].get("HostPort"):
+                published[int(number)] = int(local[0]["HostPort"])
     return VmState(id=item["Id"], name=item["Name"].lstrip("/"), state=item["State"]["Status"], ip=ip,
                    network=network, ssh_port=port, labels=item["Config"].get("Labels") or {},
                    image=item["Config"].get("Image", ""), cpus=(host.get("NanoCpus") or 0) / 1e9 or None,
-                   memory=host.get("Memory") or None)
+                   memory=host.get("Memory") or None, published=published)
 
 
 class LocalMachines:

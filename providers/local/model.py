@@ -12,7 +12,7 @@ NETWORK = "network.main"
 KINDS: dict[str, KindSpec] = {k.kind: k for k in (
     KindSpec("docker_network", replace_fields=frozenset({"name", "subnet"}), label="Docker network"),
     # a VM keeps its name (its hostname and known_hosts alias), so a new one comes after the old goes
-    KindSpec("vm", replace_fields=frozenset({"name", "image", "network"}), label="VM container"),
+    KindSpec("vm", replace_fields=frozenset({"name", "image", "network", "publish"}), label="VM container"),
 )}
 
 
@@ -37,7 +37,10 @@ class LocalModel:
 
     def instance(self, stack: Stack, group: str, index: int) -> Resource:
         tpl = stack.launch_templates[stack.groups[group].template]
+        # the ports its load balancers listen on, published on 127.0.0.1 so this machine reaches them
+        publish = sorted({port for lb in stack.load_balancers.values() if lb.group == group
+                          for port in (lb.listen, *((lb.tls.port,) if lb.tls else ()))})
         return Resource(f"group.{group}[{index}]", "vm", {
             "name": vm_name(stack.stack, group, index), "image": self.base_image, "network": NETWORK,
-            "cpus": tpl.cpus, "memory": tpl.memory, "state": "running",
+            "cpus": tpl.cpus, "memory": tpl.memory, "publish": publish, "state": "running",
         }, deps=(NETWORK,))

@@ -90,3 +90,41 @@ def test_a_plan_rebuilds_the_same_spec():
     again = spec_from_attrs("s", res.address, dict(res.attrs))
     assert again.run_args("x") == spec.run_args("x")
     assert res.create_before_destroy is False  # a fixed host port: the old release must stop first
+
+
+def _observed_with(*containers):
+    from iacorch.resources import Observed, ObservedResource
+
+    return Observed("s", "local", {addr: ObservedResource(addr, "container", addr, attrs) for addr, attrs in containers})
+
+
+def test_slot_ports_new_replicas_take_the_lowest_free_pair_on_their_host():
+    from iacorch.hosts.model import SlotPorts
+
+    ports = SlotPorts(_observed_with(("service.web[0]", {"host": "h1", "release": "r1", "host_port": 20000})))
+    new = ContainerSpec.of("s", "web", svc(), 3, "web:1")
+    assert ports.port_for(new, "h1") == 20002  # pair 0 is taken on h1
+    assert ports.port_for(ContainerSpec.of("s", "web", svc(), 4, "web:1"), "h1") == 20004
+    assert ports.port_for(ContainerSpec.of("s", "web", svc(), 5, "web:1"), "h2") == 20000
+
+
+def test_slot_ports_a_new_release_takes_the_other_slot_and_an_unchanged_one_keeps_its_port():
+    from iacorch.hosts.model import SlotPorts
+
+    same = ContainerSpec.of("s", "web", svc(), 0, "web:1")
+    ports = SlotPorts(_observed_with(("service.web[0]", {"host": "h1", "release": same.release, "host_port": 20003})))
+    assert ports.port_for(same, "h1") == 20003
+    changed = ContainerSpec.of("s", "web", svc(env={"MODE": "dev"}), 0, "web:1")
+    assert ports.port_for(changed, "h1") == 20002
+    # an interrupted rollout left the new release running on its slot: it keeps it
+    ports = SlotPorts(_observed_with(
+        ("service.web[0]", {"host": "h1", "release": same.release, "host_port": 20003}),
+        (f"service.web[0]~{changed.release}", {"host": "h1", "release": changed.release, "host_port": 20002})))
+    assert ports.port_for(changed, "h1") == 20002
+
+
+def test_published_ports_use_the_slot_and_a_separate_check_port():
+    spec = ContainerSpec.of("s", "web", svc(health={"http": "/healthz", "port": 9000}), 0, "web:1", host_port=20005)
+    args = spec.run_args("x")
+    published = [args[i + 1] for i, a in enumerate(args) if a == "--publish"]
+    assert published == ["20005:8080", "30005:9000"]

@@ -144,3 +144,38 @@ def test_secret_values_are_refused_only_references_allowed():
 def test_empty_file(tmp_path):
     err = error_for("")
     assert "empty" in str(err)
+
+
+LB = """load_balancers:
+  public:
+    group: edge
+    listen: 80
+    service: web
+"""
+
+
+@pytest.mark.parametrize("edit, needle, message", [
+    (("listen: 80", "listen: 80\n    algorithm: random"), "algorithm: random", "unknown algorithm 'random'"),
+    # rules about the whole load balancer point at its mapping (its first key)
+    (("listen: 80", "listen: 80\n    mode: tcp\n    algorithm: uri"), "    group: edge",
+     "algorithm uri needs mode: http"),
+    (("listen: 80", "listen: 80\n    stats_port: 80"), "    group: edge", "stats_port 80 is also a listening port"),
+    (("service: web", "service: wbe"), "service: wbe", "service 'wbe' is not defined"),
+    (("group: edge", "group: egde"), "group: egde", "group 'egde' is not defined"),
+    (("listen: 80", "listen: 80\n    routes: [{service: web, host: 'shop.example.com:80'}]"), "routes:",
+     "is not a host name"),
+    (("listen: 80", "listen: 80\n    options:\n      - |\n        option httplog\n        bind :81"),
+     "    group: edge", "one HAProxy line"),
+])
+def test_invalid_load_balancer_settings_are_refused_with_file_line(edit, needle, message):
+    text = AWS_WEB + LB.replace(*edit)
+    err = error_for(text)
+    matching = [e for e in getattr(err, "errors", [err]) if message in str(e)]
+    assert matching, str(err)
+    assert int(matching[0].where.split(":")[1]) == line_of(text, needle), str(err)
+
+
+def test_two_load_balancers_on_one_group_cannot_share_a_port():
+    text = AWS_WEB + LB + "  admin:\n    group: edge\n    listen: 80\n    service: web\n"
+    err = error_for(text)
+    assert "port 80 is already used on group edge by load_balancers.public.listen" in str(err)
