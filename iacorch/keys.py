@@ -7,8 +7,10 @@ generates once per stack (like kind does for its clusters). Keys are made with
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +84,18 @@ def generated_key_path(stack: str) -> str:
     return os.path.join(stack_dir(stack), "id_ed25519")
 
 
+_generating = threading.Lock()
+
+
 def ensure_generated_key(stack: str) -> str:
+    """The stack's generated key, made once: under a lock (threads and processes), so VMs
+    created in parallel all trust the same key."""
     path = generated_key_path(stack)
-    load_or_create_client_key(path, comment=f"iacorch-{stack}")
+    if os.path.exists(path) and os.path.exists(path + ".pub"):
+        return path
+    with _generating, open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        load_or_create_client_key(path, comment=f"iacorch-{stack}")
     return path
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from iacorch.command import Command, Script, ScriptResult, StepResult
 from iacorch.hosts import docker
 from iacorch.hosts.containers import (
-    LABEL_ADDRESS, LABEL_RELEASE, LABEL_REPLICA, LABEL_SERVICE, LABEL_SPEC,
+    LABEL_ADDRESS, LABEL_HOST_PORT, LABEL_RELEASE, LABEL_REPLICA, LABEL_SERVICE, LABEL_SPEC,
 )
 
 
@@ -40,8 +40,7 @@ class ContainerFacts:
     restart_count: int
 
 
-def parse_containers(text: str, service_port_of: Callable[[str], int | None] = lambda s: None
-                     ) -> list[ContainerFacts]:
+def parse_containers(text: str) -> list[ContainerFacts]:
     """``docker inspect`` JSON of the stack's containers."""
     text = text.strip()
     if not text:
@@ -78,7 +77,9 @@ def parse_containers(text: str, service_port_of: Callable[[str], int | None] = l
             env={k: v for k, v in env.items() if k in managed},  # never the secrets from the env file
             cpus=(host_config.get("NanoCpus") or 0) / 1e9 or None,
             memory=host_config.get("Memory") or None,
-            host_port=_published_port(item, (spec or {}).get("port")),
+            # the slot port it was started on (a stopped container has no live port bindings)
+            host_port=int(labels[LABEL_HOST_PORT]) if labels.get(LABEL_HOST_PORT, "").isdigit()
+            else _published_port(item, (spec or {}).get("port")),
             spec=spec, restart_count=int(item.get("RestartCount", 0) or 0),
         ))
     return sorted(out, key=lambda c: (c.service, c.replica, c.name))

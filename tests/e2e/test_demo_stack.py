@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -67,7 +68,8 @@ def test_apply_runs_six_replicas_spread_2_2_2_each_answering(demo):
     assert len(replicas) == 6
     assert all(r["state"] == "running" and r["health"] == "healthy" for r in replicas), replicas
     assert sorted(collections.Counter(r["host"] for r in replicas).values()) == [2, 2, 2]
-    assert all(h["docker"] for h in status["hosts"]), status["hosts"]
+    assert all(h["docker"] for h in status["hosts"] if h["group"] == "app"), status["hosts"]
+    assert [h["docker"] for h in status["hosts"] if h["group"] == "edge"] == [None]  # HAProxy only, no Docker
     got = answers(status)
     assert got == {str(i): got[str(i)] for i in range(6)}
     assert all(text.startswith(f"replica={i} version=v1") for i, text in ((int(k), v) for k, v in got.items()))
@@ -128,9 +130,9 @@ def test_changing_an_env_value_replaces_the_replicas(demo):
 def test_status_json_shape(demo):
     cli, stack, _ = demo
     status = cli.status(stack)
-    assert {h["name"] for h in status["hosts"]} == {"group.app[0]", "group.app[1]", "group.app[2]"}
+    assert {h["name"] for h in status["hosts"]} == {"group.app[0]", "group.app[1]", "group.app[2]", "group.edge[0]"}
     for h in status["hosts"]:
-        assert h["group"] == "app" and h["state"] == "running" and h["address"]
+        assert h["state"] == "running" and h["address"]
     for r in status["services"]["web"]["replicas"]:
         assert {"id", "host", "state", "health", "release"} <= r.keys()
     table = cli("status", stack).stdout
@@ -150,7 +152,7 @@ def test_unreachable_host_is_named_and_the_others_are_updated(demo):
         assert applied.returncode == 1
         assert "group.app[1] is unreachable" in applied.stderr and "Traceback" not in applied.stderr
         others = [r for r in cli.status(stack)["services"]["web"]["replicas"] if r["host"] != "group.app[1]"]
-        assert len(others) == 4
+        assert len(others) == 4 and all(r["release"] == others[0]["release"] for r in others)
     finally:
         docker("exec", vm, "systemctl", "start", "ssh.service")
     cli("apply", stack, "--var", "version=v3", "--auto-approve")
@@ -176,3 +178,126 @@ def test_a_wrong_host_key_is_refused_with_a_clear_message(demo):
     finally:
         open(known_hosts, "w").write(original)
     assert cli("plan", stack, "--var", "version=v3", "--detailed-exitcode").returncode == 0
+
+
+# -- the load balancer in front of the replicas ---------------------------------------------------
+
+def lb_url(cli, stack) -> str:
+    url = cli.status(stack)["load_balancers"]["public"]["url"]
+    assert url and url.startswith("http://127.0.0.1:"), url
+    return url
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url + "/", timeout=5) as resp:
+        return resp.read().decode().strip()
+
+
+def replica_of(text: str) -> str:
+    return text.split()[0].removeprefix("replica=")
+
+
+def edit_stack(stack, old: str, new: str):
+    text = stack.read_text()
+    assert old in text, old
+    stack.write_text(text.replace(old, new, 1))
+    return text
+
+
+def test_the_app_answers_through_the_load_balancer_url(demo):
+    cli, stack, _ = demo
+    cli("apply", stack, "--var", "version=v3", "--auto-approve")
+    assert get(lb_url(cli, stack)).startswith("replica=")
+
+
+def test_roundrobin_spreads_60_requests_within_one_of_even(demo):
+    cli, stack, _ = demo
+    url = lb_url(cli, stack)
+    counts = collections.Counter(replica_of(get(url)) for _ in range(60))
+    assert set(counts) == {str(i) for i in range(6)}, counts
+    assert max(counts.values()) - min(counts.values()) <= 2 and all(9 <= n <= 11 for n in counts.values()), counts
+    backends = cli.status(stack)["load_balancers"]["public"]["backends"]
+    active = [b for b in backends if b["role"] == "active"]
+    assert len(active) == 6 and all(b["state"] == "UP" for b in active)
+    assert sum(b["requests"] for b in active) >= 60
+
+
+def test_source_sends_one_client_to_one_replica(demo):
+    cli, stack, _ = demo
+    original = edit_stack(stack, "algorithm: roundrobin", "algorithm: source")
+    try:
+        cli("apply", stack, "--var", "version=v3", "--auto-approve")
+        url = lb_url(cli, stack)
+        assert len({replica_of(get(url)) for _ in range(20)}) == 1
+    finally:
+        stack.write_text(original)
+    cli("apply", stack, "--var", "version=v3", "--auto-approve")
+
+
+def test_a_replica_stopped_by_hand_is_down_within_fall_times_inter_and_gets_no_traffic(demo):
+    cli, stack, _ = demo
+    url = lb_url(cli, stack)
+    status = cli.status(stack)
+    server = next(b["server"] for b in status["load_balancers"]["public"]["backends"]
+                  if b["role"] == "active" and b["server"].startswith("web-2"))
+    vm, container = _vm_of(status, "2")
+    docker("exec", vm, "docker", "stop", container)
+    stopped = time.monotonic()
+    # fall (unhealthy: 2) x inter (interval: 1s), plus one check's timeout (1s)
+    bound = 2 * 1.0 + 1.0
+    state, took = None, None
+    while time.monotonic() - stopped < bound + 10:
+        backends = cli.status(stack)["load_balancers"]["public"]["backends"]
+        state = next(b["state"] for b in backends if b["server"] == server)
+        if state == "DOWN":
+            took = time.monotonic() - stopped
+            break
+    assert state == "DOWN"
+    assert took <= bound + 1.5, f"{server} was marked DOWN {took:.1f}s after its container stopped"
+    assert "2" not in {replica_of(get(url)) for _ in range(30)}
+    cli("apply", stack, "--var", "version=v3", "--auto-approve")  # starts it again
+    assert wait_for_replica(url, "2")
+
+
+def wait_for_replica(url: str, replica: str, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if replica in {replica_of(get(url)) for _ in range(12)}:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_a_config_haproxy_rejects_is_never_installed_and_the_old_one_keeps_serving(demo):
+    cli, stack, _ = demo
+    url = lb_url(cli, stack)
+    original = edit_stack(stack, "algorithm: roundrobin", "algorithm: roundrobin\n    options: [option frobnicate]")
+    try:
+        applied = cli("apply", stack, "--var", "version=v3", "--auto-approve", check=False)
+    finally:
+        stack.write_text(original)
+    assert applied.returncode == 1
+    assert "HAProxy rejected the new config" in applied.stderr and "frobnicate" in applied.stderr
+    assert "line " in applied.stderr and "Traceback" not in applied.stderr
+    assert get(url).startswith("replica=")  # still serving, with the old config
+    assert cli("plan", stack, "--var", "version=v3", "--detailed-exitcode").returncode == 0
+
+
+def test_a_reload_under_continuous_load_fails_no_request(demo):
+    from moto_fixtures.load import WrkRun
+
+    cli, stack, _ = demo
+    url = lb_url(cli, stack)
+    original = edit_stack(stack, "algorithm: roundrobin", "algorithm: roundrobin\n    timeouts: {server: 20s}")
+    try:
+        with WrkRun(url + "/", seconds=12, connections=8) as load:
+            time.sleep(2)
+            plan = cli("plan", stack, "--var", "version=v3", check=False)
+            assert "~ haproxy@group.edge[0]" in plan.stdout
+            cli("apply", stack, "--var", "version=v3", "--auto-approve")
+        result = load.result()
+    finally:
+        stack.write_text(original)
+    assert result.requests > 1000
+    assert result.failed == 0, result
+    cli("apply", stack, "--var", "version=v3", "--auto-approve")
