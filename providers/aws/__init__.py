@@ -1,5 +1,6 @@
 """AWS provider (boto3): VPC, subnets, gateway, routes, security groups, key
-pairs, launch templates and instances, owned through iacorch:* tags."""
+pairs, launch templates and instances, and ``kind: aws-alb`` load balancers,
+owned through iacorch:* tags."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from iacorch.provider import IdMap, Step
 from iacorch.resources import Observed
 from iacorch.ssh import HostAddress
 from iacorch.stack.load import StackFile
+from providers.aws.alb_apply import AlbSteps
+from providers.aws.alb_model import KINDS as ALB_KINDS
+from providers.aws.alb_model import AwsAlbLayer
+from providers.aws.alb_observe import observe_albs
+from providers.aws.alb_status import lb_status
 from providers.aws.apply import AwsInputs, AwsSteps
 from providers.aws.hosts import AwsHosts, template_capacity
 from providers.aws.lock import DEFAULT_TABLE, DynamoLock, S3Lock
@@ -28,14 +34,17 @@ class AwsProvider:
         self.inputs = AwsInputs(stack.stack, keys,
                                 {n: t.user_data for n, t in stack.launch_templates.items()})
         self._steps: AwsSteps | None = None
+        self._alb_steps: AlbSteps | None = None
         self.hosts = AwsHosts(self.session, sf)
+        # planned after the host layer: the ALB's targets follow where replicas are placed
+        self.layers = [AwsAlbLayer()]
 
     @property
     def calls(self):
         return self.session.calls
 
     def observe(self) -> Observed:
-        observed = observe(self.session, self.sf.stack.stack)
+        observed = observe_albs(self.session, self.sf.stack.stack, observe(self.session, self.sf.stack.stack))
         self.hosts.remember(observed)
         return observed
 
@@ -63,7 +72,15 @@ class AwsProvider:
                 return self.session.client("secretsmanager").get_secret_value(SecretId=ref)["SecretString"]
         raise IacorchError(f"unknown secret scheme {scheme}:", hint="use env:, file:, ssm: or secretsmanager:")
 
+    def lb_status(self, observed: Observed) -> dict:
+        """status of the stack's aws-alb load balancers: URL and target health."""
+        return lb_status(self.sf.stack, observed)
+
     def apply(self, step: Step, ids: IdMap) -> str | None:
+        if step.change.kind in ALB_KINDS:
+            if self._alb_steps is None:
+                self._alb_steps = AlbSteps(self.session, self.sf.stack.stack)
+            return self._alb_steps.run(step, ids)
         if self._steps is None:
             self._steps = AwsSteps(self.session, self.sf.stack.stack, self.inputs)
         return self._steps.run(step, ids)

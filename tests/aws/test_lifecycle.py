@@ -122,4 +122,5 @@ def test_observation_is_batched_not_per_resource(reference):
     engine = engine_for(reference)
     engine.observe()
     calls = engine.provider.calls
-    assert sum(calls.values()) == 9, dict(calls)  # one Describe per type, one page each
+    # one Describe per type, one page each; two of them ELBv2 (load balancers, target groups: aws-alb)
+    assert sum(calls.values()) == 11, dict(calls)
