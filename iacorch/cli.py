@@ -253,6 +253,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             observed = engine.observe()
             data = status_data(sf, observed)
             data["load_balancers"] = engine.balancers.status(observed)
+            if hasattr(engine.provider, "lb_status"):  # load balancers the cloud runs (aws-alb)
+                data["load_balancers"].update(engine.provider.lb_status(observed))
     finally:
         reporter.close()
     if args.json:

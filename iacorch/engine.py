@@ -51,7 +51,11 @@ class Engine:
         self.pool = SshPool(trust_on_first_use=trust_new_host_keys)
         self.hosts = HostLayer(sf, provider, self.pool, reporter)
         self.balancers = LbLayer(sf, provider, self.pool)
-        self.kinds = {**provider.model.kinds, **self.hosts.kinds, **self.balancers.kinds}
+        # pure layers a provider plans on top of the host layer (AWS: aws-alb targets follow placement);
+        # their steps go to provider.apply
+        self.provider_layers = list(getattr(provider, "layers", ()))
+        self.kinds = {**provider.model.kinds, **self.hosts.kinds, **self.balancers.kinds,
+                      **{k: spec for layer in self.provider_layers for k, spec in layer.kinds.items()}}
 
     @property
     def stack(self):
@@ -64,7 +68,8 @@ class Engine:
 
     def plan(self, observed: Observed, *, destroy: bool = False) -> Plan:
         return make_plan(self.stack, observed, self.provider.model, destroy=destroy,
-                         layers=[self.hosts.model, self.balancers.model], source=snapshot(self.sf))
+                         layers=[self.hosts.model, self.balancers.model, *self.provider_layers],
+                         source=snapshot(self.sf))
 
     def check_fresh(self, plan: Plan, observed: Observed) -> None:
         if observed.fingerprint() != plan.observed_fingerprint:
