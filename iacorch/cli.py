@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from typing import Any, Sequence
 
 from iacorch.errors import IacorchError
@@ -75,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
 
     stack_cmd("unlock", "remove the stack lock by force (when its holder is gone)", cmd_unlock)
+
+    sp = stack_cmd("rollback", "switch a service back to a kept release (no image pull)", cmd_rollback)
+    sp.add_argument("service", metavar="SERVICE")
+    sp.add_argument("--to", metavar="RELEASE", help="a kept release (default: the previous one)")
+    sp.add_argument("--parallelism", type=int, default=10, metavar="N")
+    sp.add_argument("--lock-timeout", default="0s", metavar="DURATION")
+    sp.add_argument("--json", action="store_true")
+
+    sp = stack_cmd("releases", "a service's releases: active and kept, with image and time", cmd_releases)
+    sp.add_argument("service", metavar="SERVICE")
+    sp.add_argument("--json", action="store_true")
+
+    sp = stack_cmd("promote", "roll a service's canary release out to every replica", cmd_promote)
+    sp.add_argument("service", metavar="SERVICE")
+    _apply_options(sp)
 
     sp = stack_cmd("graph", "the plan's dependency graph as DOT (or SVG with Graphviz)", cmd_graph)
     sp.add_argument("--format", choices=["dot", "svg"], default="dot")
@@ -196,10 +212,12 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     return _run(_load(args), args, destroy=True)
 
 
-def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan | None = None) -> int:
+def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan | None = None,
+         promote: tuple[str, ...] = ()) -> int:
     from iacorch.engine import failure_summary
 
     reporter = _reporter(args)
+    results = []
     try:
         engine = _engine(sf, reporter, args)
         operation = "destroy" if destroy else "apply"
@@ -210,11 +228,9 @@ def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan 
                 engine.check_fresh(saved, observed)
                 plan = saved
             else:
-                plan = engine.plan(observed, destroy=destroy)
+                plan = engine.plan(observed, destroy=destroy, promote=promote)
             reporter.close()  # the live display must not draw over the plan or the prompt
-            if not args.json:
-                sys.stdout.write(render_plan(plan, color=_color(args)))
-                sys.stdout.flush()
+            _show(plan, args)
             if not plan.has_changes:
                 if args.json:
                     print(json.dumps({"plan": plan.to_json(), "applied": True, "failed": []}, indent=2))
@@ -223,24 +239,76 @@ def _run(sf: StackFile, args: argparse.Namespace, *, destroy: bool, saved: Plan 
                 print("Cancelled; nothing was changed.")
                 return EXIT_ERROR
             reporter = engine.reporter = _reporter(args)
-            result = engine.apply(plan, observed, parallelism=args.parallelism)
+            results.append(engine.apply(plan, observed, parallelism=args.parallelism))
+            if results[-1].ok and not destroy:
+                follow = _auto_promote(engine, args)
+                if follow is not None:
+                    results.append(follow)
     finally:
         reporter.close()
-    outcome = result.outcome
     if args.json:
-        print(json.dumps({
-            "plan": plan.to_json(), "applied": outcome.ok, "seconds": round(result.seconds, 2),
-            "failed": [{"step": str(s), "error": e} for s, e in outcome.failed],
-            "skipped": [{"step": str(s), "reason": r} for s, r in outcome.skipped],
-        }, indent=2))
-    if not outcome.ok or result.unreachable:
-        raise failure_summary(result)
+        print(json.dumps([_result_json(r) for r in results] if len(results) > 1 else _result_json(results[0]),
+                         indent=2))
+    for result in results:
+        if not result.ok or result.rolled_back or result.paused:
+            raise failure_summary(result)
     if not args.json:
-        s = plan.summary()
+        s = results[0].plan.summary()
+        seconds = sum(r.seconds for r in results)
         verb = "Destroy" if destroy else "Apply"
-        print(f"{verb} complete in {result.seconds:.1f}s: {s['add']} added, {s['change']} changed, "
+        print(f"{verb} complete in {seconds:.1f}s: {s['add']} added, {s['change']} changed, "
               f"{s['replace']} replaced, {s['destroy']} destroyed.")
+        for service, held in engine.hosts.model.canary_holds(sf.stack, engine.observe()).items():
+            print(f"Canary: {service} runs its new release beside {len(held)} replica(s) on the old one. "
+                  f"Promote it with: iacorch promote {args.stack} {service}")
     return EXIT_OK
+
+
+def _show(plan: Plan, args: argparse.Namespace) -> None:
+    if not args.json:
+        sys.stdout.write(render_plan(plan, color=_color(args)))
+        sys.stdout.flush()
+
+
+def _auto_promote(engine, args: argparse.Namespace):
+    """Canaries with ``update.auto_promote``: watched for ``update.monitor``, then the rest follows."""
+    stack = engine.stack
+    held = engine.hosts.model.canary_holds(stack, engine.observe())
+    auto = [s for s in held if stack.services[s].update.auto_promote]
+    if not auto:
+        return None
+    seconds = max(stack.services[s].update.monitor for s in auto)
+    engine.reporter.phase(f"watching the canaries of {', '.join(auto)} for {seconds:g}s before promoting")
+    trouble = engine.watch_canaries(auto, seconds)
+    observed = engine.observe()
+    if trouble is not None:
+        from iacorch.engine import ApplyResult
+        from iacorch.executor import Outcome
+
+        ids = {a: r.id for a, r in observed.resources.items()}
+        result = ApplyResult(engine.plan(observed), Outcome(), 0.0)
+        for service in auto:
+            reverted, errors = engine.rollback_switched(service, ids, args.parallelism)
+            result.rolled_back[service] = reverted
+            result.rollback_errors += errors
+        result.rollback_errors.insert(0, trouble)
+        return result
+    plan = engine.plan(observed, promote=auto)
+    engine.reporter.phase(f"promoting the canaries of {', '.join(auto)}")
+    _show(plan, args)
+    return engine.apply(plan, observed, parallelism=args.parallelism)
+
+
+def _result_json(result) -> dict[str, Any]:
+    outcome = result.outcome
+    return {
+        "plan": result.plan.to_json(), "applied": result.ok and not result.rolled_back,
+        "seconds": round(result.seconds, 2),
+        "failed": [{"step": str(s), "error": e} for s, e in outcome.failed],
+        "skipped": [{"step": str(s), "reason": r} for s, r in outcome.skipped],
+        "unreachable": result.unreachable, "rolled_back": result.rolled_back,
+        "rollback_errors": result.rollback_errors, "paused": result.paused,
+    }
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -261,6 +329,66 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         sys.stdout.write(render_status(data))
+    return EXIT_OK
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    sf = _load(args)
+    if args.service not in sf.stack.services:
+        raise IacorchError(f"stack {sf.stack.stack!r} has no service {args.service!r}")
+    return _run(sf, args, destroy=False, promote=(args.service,))
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    sf = _load(args)
+    reporter = _reporter(args)
+    try:
+        with _engine(sf, reporter, args) as engine, StackLock(
+                engine.provider.lock_backend(), sf.stack.stack, f"rollback {args.service}",
+                wait=parse_duration(args.lock_timeout)):
+            started = time.monotonic()
+            reverted, errors, release = engine.rollback(args.service, args.to, parallelism=args.parallelism)
+            seconds = time.monotonic() - started
+    finally:
+        reporter.close()
+    if args.json:
+        print(json.dumps({"service": args.service, "release": release, "replicas": reverted, "errors": errors,
+                          "seconds": round(seconds, 2)}, indent=2))
+    if errors:
+        raise IacorchError(f"rollback of {args.service} to {release}: {len(errors)} replica(s) failed:\n  "
+                           + "\n  ".join(errors), hint="the others switched; the failed ones keep their release")
+    if not args.json:
+        if reverted:
+            print(f"Rolled back {args.service} to release {release} on {len(reverted)} replica(s) in {seconds:.1f}s."
+                  "\nThe stack file still describes the newer release: the next apply rolls it out again,"
+                  " unless you change the file (or its --var) back.")
+        else:
+            print(f"{args.service} already runs release {release} everywhere.")
+    return EXIT_OK
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    from iacorch.hosts.releases import releases
+
+    sf = _load(args)
+    if args.service not in sf.stack.services:
+        raise IacorchError(f"stack {sf.stack.stack!r} has no service {args.service!r}")
+    reporter = PlainReporter(sys.stderr) if args.json else _reporter(args)
+    try:
+        with _engine(sf, reporter, args) as engine:
+            found = releases(engine.observe(), args.service)
+    finally:
+        reporter.close()
+    rows = [{"release": r.release, "image": r.image, "started": r.started, "active": r.active, "kept": r.kept,
+             "status": r.status} for r in found]
+    if args.json:
+        print(json.dumps({"service": args.service, "releases": rows}, indent=2))
+        return EXIT_OK
+    from iacorch.status import table
+
+    print(table(["RELEASE", "IMAGE", "STARTED", "ACTIVE", "KEPT", "STATUS"],
+                 [[r["release"], r["image"], r["started"][:19].replace("T", " "), r["active"], r["kept"],
+                   r["status"]] for r in rows]))
     return EXIT_OK
 
 

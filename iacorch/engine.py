@@ -8,13 +8,16 @@ host layer owns what runs on the hosts (Docker, images, containers).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from iacorch.errors import IacorchError, PlanStaleError
 from iacorch.executor import Outcome, execute
 from iacorch.hosts.layer import HostLayer
+from iacorch.hosts.releases import Revert, rollback_targets
 from iacorch.lb.layer import LbLayer
+from iacorch.addresses import parse_replica_address
 from iacorch.plan import Plan
 from iacorch.planner import plan as make_plan
 from iacorch.provider import IdMap, Step
@@ -40,6 +43,13 @@ class ApplyResult:
     outcome: Outcome
     seconds: float
     unreachable: dict[str, str] = field(default_factory=dict)
+    rolled_back: dict[str, list[str]] = field(default_factory=dict)  # service -> replicas restored
+    rollback_errors: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)  # services whose rollout stopped where it was
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok and not self.unreachable
 
 
 class Engine:
@@ -66,9 +76,11 @@ class Engine:
         observed = self.hosts.observe(self.provider.observe(), extra_facts=self.balancers.facts)
         return self.balancers.observe(observed)
 
-    def plan(self, observed: Observed, *, destroy: bool = False) -> Plan:
+    def plan(self, observed: Observed, *, destroy: bool = False, promote: Iterable[str] = ()) -> Plan:
+        """``promote``: services whose canary goes to every replica in this plan."""
+        hosts_model = self.hosts.model.promoting(promote) if promote else self.hosts.model
         return make_plan(self.stack, observed, self.provider.model, destroy=destroy,
-                         layers=[self.hosts.model, self.balancers.model, *self.provider_layers],
+                         layers=[hosts_model, self.balancers.model, *self.provider_layers],
                          source=snapshot(self.sf))
 
     def check_fresh(self, plan: Plan, observed: Observed) -> None:
@@ -84,7 +96,89 @@ class Engine:
         outcome = execute(plan, self._run_step, ids, self.reporter, parallelism=parallelism, kinds=self.kinds)
         unreachable = {h: f.get("error", "") for h, f in observed.hosts.items()
                        if not f.get("reachable", True) and not plan.destroy}
-        return ApplyResult(plan, outcome, time.monotonic() - start, unreachable)
+        result = ApplyResult(plan, outcome, time.monotonic() - start, unreachable)
+        self._after_failed_rollouts(result, ids, parallelism)
+        result.seconds = time.monotonic() - start
+        return result
+
+    def _after_failed_rollouts(self, result: ApplyResult, ids: IdMap, parallelism: int) -> None:
+        """A service whose new release failed on a replica: with ``on_failure: rollback`` every replica
+        this apply already switched goes back to what it ran before; with ``pause`` they stay."""
+        failed = sorted({parse_replica_address(step.change.address.split("~", 1)[0])[0]
+                         for step, _ in result.outcome.failed
+                         if step.change.kind == "container" and parse_replica_address(step.change.address)})
+        for service in failed:
+            svc = self.stack.services.get(service)
+            if svc is None:
+                continue
+            if svc.update.on_failure == "pause":
+                result.paused.append(service)
+                continue
+            reverted, errors = self.rollback_switched(service, ids, parallelism)
+            result.rolled_back[service] = reverted
+            result.rollback_errors += errors
+
+    def rollback_switched(self, service: str, ids, parallelism: int = 10) -> tuple[list[str], list[str]]:
+        """Every replica of ``service`` switched by this engine goes back to what it ran before."""
+        targets = self.hosts.steps.switched_targets(service)
+        if not targets:
+            return [], []
+        if not isinstance(ids, IdMap):
+            ids = IdMap(ids)
+        self.reporter.phase(f"rolling back {len(targets)} replica(s) of {service}")
+        return self._revert(targets, ids, parallelism)
+
+    def _revert(self, targets: list[Revert], ids: IdMap, parallelism: int) -> tuple[list[str], list[str]]:
+        """All at once: each replica's old instance serves until its kept one is healthy."""
+        reverted, errors = [], []
+
+        def one(target: Revert) -> None:
+            started = time.monotonic()
+            self.reporter.started(f"rollback {target.address}")
+            try:
+                self.hosts.steps.revert(target, ids)
+                reverted.append(target.address)
+                self.reporter.finished(f"rollback {target.address}", time.monotonic() - started,
+                                       f"release {target.release}")
+            except IacorchError as exc:
+                errors.append(f"{target.address}: {exc}")
+                self.reporter.failed(f"rollback {target.address}", str(exc))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(targets)))) as pool:
+            list(pool.map(one, targets))
+        return sorted(reverted), errors
+
+    def watch_canaries(self, services: list[str], seconds: float) -> str | None:
+        """Watch the canaries of ``services`` for ``seconds``: None if they all stay running and
+        healthy, else what went wrong."""
+        deadline = time.monotonic() + seconds
+        while True:
+            observed = self.observe()
+            for service in services:
+                release = self.hosts.model.canary_release(self.stack, service)
+                for address, info in (observed.runtime.get("containers") or {}).items():
+                    if address.startswith(f"service.{service}[") and info.get("release") == release \
+                            and (info["state"] != "running" or info.get("health") == "unhealthy"):
+                        return (f"canary {address} of {service} is {info['state']}"
+                                f"{', ' + str(info.get('health')) if info.get('health') else ''}: "
+                                f"{info.get('health_output') or ''}".rstrip(": "))
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(1.0)
+
+    def rollback(self, service: str, to: str | None, *, parallelism: int = 10) -> tuple[list[str], list[str], str]:
+        """Switch every replica of ``service`` to a kept release (default: the previous one)."""
+        if service not in self.stack.services:
+            raise IacorchError(f"stack {self.stack.stack!r} has no service {service!r}",
+                               hint="services: " + ", ".join(sorted(self.stack.services)))
+        observed = self.observe()
+        targets = rollback_targets(observed, service, to)
+        if not targets:
+            return [], [], to or ""
+        ids = IdMap({addr: r.id for addr, r in observed.resources.items()})
+        self.reporter.phase(f"rolling back {len(targets)} replica(s) of {service} to release {targets[0].release}")
+        reverted, errors = self._revert(targets, ids, parallelism)
+        return reverted, errors, targets[0].release
 
     def _run_step(self, step: Step, ids: IdMap) -> str | None:
         if step.change.kind in self.hosts.kinds:
@@ -106,6 +200,15 @@ class Engine:
 
 def failure_summary(result: ApplyResult) -> IacorchError:
     lines = []
+    for service, replicas in sorted(result.rolled_back.items()):
+        lines.append(f"rolled back: {service}'s new release failed; "
+                     + (f"{len(replicas)} replica(s) switched in this apply are back on their previous release"
+                        if replicas else "no replica had been switched, all still run their previous release"))
+    for error in result.rollback_errors:
+        lines.append(f"  rollback failed: {error}")
+    for service in result.paused:
+        lines.append(f"paused: {service}'s rollout stopped where it failed (update.on_failure: pause); "
+                     "fix and apply again, or run iacorch rollback")
     if result.outcome.failed:
         lines.append(f"{len(result.outcome.failed)} step(s) failed"
                      + (f", {len(result.outcome.skipped)} skipped" if result.outcome.skipped else "") + ":")

@@ -15,7 +15,7 @@ from typing import Callable
 from iacorch.errors import IacorchError
 from iacorch.plan import Action, Plan
 from iacorch.dag import graph, steps_of
-from iacorch.planner import group_of
+from iacorch.addresses import group_of
 from iacorch.provider import IdMap, Step
 from iacorch.report import Reporter
 

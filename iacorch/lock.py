@@ -70,6 +70,20 @@ def who_am_i() -> str:
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"
 
 
+def holder_is_dead(record: LockRecord) -> bool:
+    """True when the lock was taken on this machine by a process that no longer exists."""
+    user_host, _, pid = record.owner.partition(" pid ")
+    if user_host.rpartition("@")[2] != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class StackLock:
     """Context manager: take the lock (waiting up to ``wait`` seconds), heartbeat, release."""
 
@@ -91,6 +105,10 @@ class StackLock:
             if holder is None:
                 self.record = mine
                 break
+            if holder_is_dead(holder):
+                # an apply on this machine that was killed: its lock would lapse at its TTL anyway
+                self.backend.delete(holder.token)
+                continue
             if time.monotonic() >= deadline:
                 hint = ("wait for it with --lock-timeout DURATION, or, if that process is gone, "
                         f"run: iacorch unlock STACKFILE (lock at {self.backend.where})")

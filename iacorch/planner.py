@@ -9,30 +9,14 @@ replacements and records dependency edges.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Iterable, Mapping
 
+from iacorch.addresses import group_of, instance_address, parse_instance_address
 from iacorch.dag import CycleError, address_edges, graph
+from iacorch.rolling import assign_batches, rolling_notes
 from iacorch.plan import Action, Change, FieldChange, Plan
 from iacorch.resources import KindSpec, Layer, Observed, ObservedResource, ProviderModel, Resource, references
 from iacorch.stack.model import Stack
-
-_INSTANCE = re.compile(r"^group\.(?P<group>[a-z0-9-]+)\[(?P<index>\d+)\]$")
-
-
-def instance_address(group: str, index: int) -> str:
-    return f"group.{group}[{index}]"
-
-
-def parse_instance_address(address: str) -> tuple[str, int] | None:
-    m = _INSTANCE.match(address)
-    return (m.group("group"), int(m.group("index"))) if m else None
-
-
-def group_of(address: str) -> str | None:
-    parsed = parse_instance_address(address)
-    return parsed[0] if parsed else None
-
 
 def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: bool = False,
          layers: Iterable[Layer] = (), source: Mapping[str, Any] | None = None) -> Plan:
@@ -181,6 +165,9 @@ def _propagate_replacements(changes: list[Change], desired: list[Resource],
                 continue
             spec = kinds[res.kind]
             names = references(res.attrs, hit)
+            if not names:
+                continue  # a dependency for ordering only: nothing here holds the replaced one's id
+            hit = {h for h in hit if references(res.attrs, {h})}
             via = ", ".join(sorted(hit))
             if change.action is not Action.REPLACE and names & spec.replace_fields:
                 extra = tuple(FieldChange(n, res.attrs[n], res.attrs[n], True) for n in sorted(names)
@@ -213,7 +200,7 @@ def _order(changes: list[Change], stack: Stack, notes: list[str],
     last, an old resource is deleted before referrers are updated away from it
     (its delete detaches them).
     """
-    changes = _assign_batches(changes, stack)
+    changes = assign_batches(changes, stack)
     while True:
         try:
             edges = address_edges(graph(changes, group_of, kinds))
@@ -239,46 +226,6 @@ def _order(changes: list[Change], stack: Stack, notes: list[str],
                         detach=True, reason=changes[i].reason + "; detached from what refers to it as it goes")
             else:
                 raise
-    notes.extend(_rolling_notes(changes, stack))
+    notes.extend(rolling_notes(changes, stack))
     return [c.with_(depends_on=tuple(sorted(edges.get(c.address, ())))) if c.action is not Action.NOOP else c
             for c in changes]
-
-
-def _assign_batches(changes: list[Change], stack: Stack) -> list[Change]:
-    batch: dict[str, int] = {}
-    for gname, items in _replaced_by_group(changes).items():
-        group = stack.groups.get(gname)
-        surge = group.max_surge if group else 1
-        for n, c in enumerate(items):
-            batch[c.address] = n // surge + 1
-    return [c.with_(batch=batch[c.address]) if c.address in batch else c for c in changes]
-
-
-def _replaced_by_group(changes: list[Change]) -> dict[str, list[Change]]:
-    per_group: dict[str, list[tuple[int, Change]]] = {}
-    for c in changes:
-        parsed = parse_instance_address(c.address)
-        if parsed and c.action is Action.REPLACE:
-            per_group.setdefault(parsed[0], []).append((parsed[1], c))
-    return {g: [c for _, c in sorted(items, key=lambda t: t[0])] for g, items in sorted(per_group.items())}
-
-
-def _rolling_notes(changes: list[Change], stack: Stack) -> list[str]:
-    notes = []
-    for gname, items in _replaced_by_group(changes).items():
-        group = stack.groups.get(gname)
-        surge = group.max_surge if group else 1
-        minimum = group.size.min if group else 0
-        if not any(c.batch for c in items):
-            notes.append(f"group.{gname}: {len(items)} instance(s) replaced together: their new subnets "
-                         f"exist only once the old instances are gone; capacity drops meanwhile")
-        elif all(c.create_before_destroy for c in items):
-            notes.append(f"group.{gname}: rolling replace of {len(items)} instance(s), {surge} at a time, "
-                         f"each new instance up before an old one goes; never below min {minimum}")
-        else:
-            live = sum(1 for c in changes if group_of(c.address) == gname and c.action is not Action.CREATE)
-            low = live - min(surge, len(items))
-            below = f"below min {minimum}" if low < minimum else f"not below min {minimum}"
-            notes.append(f"group.{gname}: {len(items)} instance(s) must be destroyed before they are "
-                         f"recreated, {surge} at a time; capacity drops to {low} meanwhile ({below})")
-    return notes

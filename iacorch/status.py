@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from iacorch.planner import parse_instance_address
+from iacorch.addresses import parse_instance_address
 from iacorch.resources import Observed
 from iacorch.stack.load import StackFile
 
@@ -53,21 +53,21 @@ def _replica_key(address: str) -> tuple[str, int, str]:
 def render_status(data: dict[str, Any]) -> str:
     lines = [f"stack {data['stack']} ({data['provider']})", ""]
     if data["hosts"]:
-        lines.append(_table(["HOST", "GROUP", "ADDRESS", "STATE", "DOCKER", "ID"],
+        lines.append(table(["HOST", "GROUP", "ADDRESS", "STATE", "DOCKER", "ID"],
                             [[h["name"], h["group"], h["address"] or "-", h["state"] or "-", h["docker"] or "-",
                               h["id"]] for h in data["hosts"]]))
         lines.append("")
     for name, svc in data["services"].items():
         running = sum(1 for r in svc["replicas"] if r["state"] == "running")
         lines.append(f"service {name}: {running}/{svc['desired']} running")
-        lines.append(_table(["REPLICA", "HOST", "STATE", "HEALTH", "RELEASE", "PORT"],
+        lines.append(table(["REPLICA", "HOST", "STATE", "HEALTH", "RELEASE", "PORT"],
                             [[r["id"], r["host"], r["state"], r["health"] or "-", r["release"] or "-",
                               r["port"] or "-"] for r in svc["replicas"]]))
         lines.append("")
     for name, lb in (data.get("load_balancers") or {}).items():
         lines.append(f"load balancer {name} ({lb['kind']} on group {lb['group']}): {lb['url'] or 'no address yet'}")
         shown = [b for b in lb["backends"] if b["role"] == "active" or b["state"] != "DOWN"]
-        lines.append(_table(["HOST", "BACKEND", "SERVER", "STATE", "SESSIONS", "REQUESTS"],
+        lines.append(table(["HOST", "BACKEND", "SERVER", "STATE", "SESSIONS", "REQUESTS"],
                             [[b["host"], b["backend"], b["server"], b["state"], b["sessions"], b["requests"]]
                              for b in shown]))
         standby = len(lb["backends"]) - len(shown)
@@ -81,12 +81,12 @@ def render_status(data: dict[str, Any]) -> str:
         if h.get("error"):
             lines.append(f"warning: {h['name']} is unreachable: {h['error']}")
     if not data["hosts"] and not data["services"]:
-        lines.append(_table(["RESOURCE", "KIND", "ID"], [[r["address"], r["kind"], r["id"]]
+        lines.append(table(["RESOURCE", "KIND", "ID"], [[r["address"], r["kind"], r["id"]]
                                                           for r in data["resources"]]))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def table(header: list[str], rows: list[list[Any]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header)]

@@ -93,12 +93,18 @@ class WrkRun:
     """wrk in the background for ``seconds`` (keep-alive, ``connections`` connections)."""
 
     def __init__(self, url: str, *, seconds: float, connections: int = 8, threads: int = 2,
-                 timeout: str = "5s", versions: tuple[str, ...] = ("v1", "v2", "v3", "v4", "v5")) -> None:
+                 timeout: str = "5s", versions: tuple[str, ...] = ("v1", "v2", "v3", "v4", "v5"),
+                 rate: float | None = None) -> None:
+        """``rate``: about this many requests per second in all (each connection pauses between
+        its requests); None sends as fast as the connections allow."""
         if shutil.which("wrk") is None:
             raise RuntimeError("wrk is not installed (apt-get install wrk; make test installs it)")
         self._dir = tempfile.TemporaryDirectory(prefix="iacorch-wrk-")
         script = Path(self._dir.name) / "count.lua"
-        script.write_text(LUA.replace("{NAMES}", ", ".join(f'"{v}"' for v in versions)))
+        lua = LUA.replace("{NAMES}", ", ".join(f'"{v}"' for v in versions))
+        if rate:
+            lua += f"function delay() return {max(1, round(connections * 1000 / rate))} end\n"
+        script.write_text(lua)
         self.argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
                      f"--timeout={timeout}", "-s", str(script), url]
         self._proc: subprocess.Popen | None = None
@@ -121,7 +127,8 @@ class WrkRun:
         return parse(self.wait())
 
 
-def run(url: str, *, seconds: float, connections: int = 8, threads: int = 2) -> LoadResult:
-    with WrkRun(url, seconds=seconds, connections=connections, threads=threads) as load:
+def run(url: str, *, seconds: float, connections: int = 8, threads: int = 2, rate: float | None = None
+        ) -> LoadResult:
+    with WrkRun(url, seconds=seconds, connections=connections, threads=threads, rate=rate) as load:
         pass
     return load.result()

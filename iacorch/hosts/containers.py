@@ -68,6 +68,11 @@ def release_name(stack: str, service: str, replica: int, release: str, host_port
     return f"{container_name(stack, service, replica)}.{instance_tag(release, host_port)}"
 
 
+def candidate_name(stack: str, service: str, replica: int, release: str, host_port: int | None = None) -> str:
+    """The name a new instance starts under, beside the active one, until it takes over."""
+    return f"{container_name(stack, service, replica)}.new-{instance_tag(release, host_port)}"
+
+
 def env_file(stack: str, service: str, replica: int, release: str, host_port: int | None = None) -> str:
     """Secrets reach the container through an env file on the host's tmpfs (0600), never argv."""
     return f"{SECRETS_DIR}/{release_name(stack, service, replica, release, host_port)}.env"

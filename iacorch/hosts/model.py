@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from iacorch.hosts.containers import ContainerSpec, instance_tag, is_slot_port, slot_of, slot_port
 from iacorch.hosts.placement import HostRoom, place, place_global
-from iacorch.planner import parse_instance_address
+from iacorch.addresses import parse_instance_address
 from iacorch.resources import KindSpec, Observed, Resource
 from iacorch.stack.model import Stack
 
@@ -45,6 +45,7 @@ class HostInputs:
 
     images: Mapping[str, str] = field(default_factory=dict)
     template_capacity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    promote: frozenset[str] = frozenset()  # services whose canary is promoted in this plan
 
 
 class HostModel:
@@ -52,6 +53,9 @@ class HostModel:
 
     def __init__(self, inputs: HostInputs) -> None:
         self.inputs = inputs
+
+    def promoting(self, services) -> "HostModel":
+        return HostModel(replace(self.inputs, promote=frozenset(self.inputs.promote | set(services))))
 
     def desired(self, stack: Stack, hosts: Mapping[str, list[str]], observed: Observed,
                 below: list[Resource] | None = None) -> tuple[list[Resource], list[str]]:
@@ -73,46 +77,87 @@ class HostModel:
         ports = SlotPorts(observed)
         current = {r.address: r.attrs.get("host") for r in observed.of_kind("container")}
         for name in sorted(stack.services):
-            svc = stack.services[name]
-            ref = self.inputs.images.get(name) or svc.image
-            build = f"build.{name}" if svc.build else None
-            if build:
-                out.append(Resource(build, "local_image", {"ref": ref, "context": svc.build}))
-            cpus = svc.resources.cpus if svc.resources else None
-            memory = svc.resources.memory if svc.resources else None
-            group_rooms = rooms.get(svc.group, [])
-            if svc.mode == "global":
-                placement = place_global(name, group_rooms, cpus, memory,
-                                         lambda a: parse_instance_address(a)[1])
-            else:
-                wanted = range(svc.replicas)
-                placed_now = {}
-                for replica in wanted:
-                    host = current.get(f"service.{name}[{replica}]")
-                    if host:
-                        placed_now[replica] = host
-                placement = place(name, wanted, group_rooms, placed_now, cpus, memory)
-            if placement.unplaced:
-                need = ", ".join(x for x in (f"{cpus:g} cpus" if cpus else "", f"{memory} bytes" if memory else "") if x)
-                notes.append(f"service.{name}: replicas {list(placement.unplaced)} do not fit on the hosts of "
-                             f"group {svc.group} (each needs {need or 'room'}); add hosts or lower resources")
-            for host in sorted(set(placement.replicas.values()) - unreachable):
-                out.append(Resource(image_address(name, host), "image", {"host": host, "ref": ref},
-                                    deps=(engine_address(host), host, *([build] if build else []))))
-            for replica, host in sorted(placement.replicas.items()):
-                if host in unreachable:
-                    continue
-                spec = ContainerSpec.of(stack.stack, name, svc, replica, ref)
-                if svc.port is not None:
-                    spec = replace(spec, host_port=ports.port_for(spec, host))
-                out.append(container_resource(spec, host))
-                # the wanted release already running beside the active one (an interrupted
-                # rollout) is kept: the replacement adopts it instead of starting another
-                for res in observed.of_kind("container"):
-                    if res.address == f"{spec.address}~{instance_tag(spec.release, spec.host_port)}" \
-                            and res.attrs.get("host") == host:
-                        out.append(Resource(res.address, "container", dict(res.attrs), deps=res.deps))
+            out += self._service(stack, name, rooms, unreachable, ports, current, observed, notes)
         return out, notes
+
+    def _service(self, stack: Stack, name: str, rooms: dict[str, list[HostRoom]], unreachable: set[str],
+                 ports: "SlotPorts", current: dict[str, str | None], observed: Observed,
+                 notes: list[str]) -> list[Resource]:
+        out: list[Resource] = []
+        svc = stack.services[name]
+        ref = self.inputs.images.get(name) or svc.image
+        build = f"build.{name}" if svc.build else None
+        if build:
+            out.append(Resource(build, "local_image", {"ref": ref, "context": svc.build}))
+        cpus = svc.resources.cpus if svc.resources else None
+        memory = svc.resources.memory if svc.resources else None
+        group_rooms = rooms.get(svc.group, [])
+        if svc.mode == "global":
+            placement = place_global(name, group_rooms, cpus, memory, lambda a: parse_instance_address(a)[1])
+        else:
+            wanted = range(svc.replicas)
+            placed_now = {r: current[f"service.{name}[{r}]"] for r in wanted if current.get(f"service.{name}[{r}]")}
+            placement = place(name, wanted, group_rooms, placed_now, cpus, memory)
+        if placement.unplaced:
+            need = ", ".join(x for x in (f"{cpus:g} cpus" if cpus else "", f"{memory} bytes" if memory else "") if x)
+            notes.append(f"service.{name}: replicas {list(placement.unplaced)} do not fit on the hosts of "
+                         f"group {svc.group} (each needs {need or 'room'}); add hosts or lower resources")
+        for host in sorted(set(placement.replicas.values()) - unreachable):
+            out.append(Resource(image_address(name, host), "image", {"host": host, "ref": ref},
+                                deps=(engine_address(host), host, *([build] if build else []))))
+        release = ContainerSpec.of(stack.stack, name, svc, 0, ref).release
+        held = self._canary_hold(name, svc, release, observed, notes)
+        for replica, host in sorted(placement.replicas.items()):
+            if host in unreachable:
+                continue
+            address = f"service.{name}[{replica}]"
+            if address in held:
+                out.append(Resource(address, "container", dict(held[address].attrs), deps=held[address].deps))
+                continue
+            spec = ContainerSpec.of(stack.stack, name, svc, replica, ref)
+            if svc.port is not None:
+                spec = replace(spec, host_port=ports.port_for(spec, host))
+            out.append(container_resource(spec, host))
+            # the wanted release already running beside the active one (an interrupted
+            # rollout) is kept: the replacement adopts it instead of starting another
+            leftover = observed.resources.get(f"{spec.address}~{instance_tag(spec.release, spec.host_port)}")
+            if leftover is not None and leftover.attrs.get("host") == host:
+                out.append(Resource(leftover.address, "container", dict(leftover.attrs), deps=leftover.deps))
+        return out
+
+    def canary_release(self, stack: Stack, service: str) -> str:
+        svc = stack.services[service]
+        return ContainerSpec.of(stack.stack, service, svc, 0, self.inputs.images.get(service) or svc.image or "").release
+
+    def canary_holds(self, stack: Stack, observed: Observed) -> dict[str, list[str]]:
+        """Services whose canary is running and waits for promotion: the replicas held back."""
+        out = {}
+        for name, svc in sorted(stack.services.items()):
+            held = self._canary_hold(name, svc, self.canary_release(stack, name), observed, [])
+            if held:
+                out[name] = sorted(held)
+        return out
+
+    def _canary_hold(self, name: str, svc, release: str, observed: Observed, notes: list[str]) -> dict:
+        """With ``update.canary: N``, a new release first goes to N replicas; the others keep their
+        release (held as they are) until the service is promoted."""
+        if not svc.update.canary or name in self.inputs.promote:
+            return {}
+        mine = sorted((r for r in observed.of_kind("container")
+                       if r.address.startswith(f"service.{name}[") and "~" not in r.address),
+                      key=lambda r: int(r.address.split("[", 1)[1].rstrip("]")))
+        on_new = [r for r in mine if r.attrs.get("release") == release]
+        others = [r for r in mine if r.attrs.get("release") != release]
+        if not others:
+            return {}  # a first deploy, or everything is on this release already
+        held = others[max(0, svc.update.canary - len(on_new)):]
+        if held:
+            canaries = len(mine) - len(held)
+            how = ("promotes itself after it stays healthy for update.monitor" if svc.update.auto_promote
+                   else f"promote it with: iacorch promote STACKFILE {name}")
+            notes.append(f"service.{name}: canary: release {release} on {canaries} of {len(mine)} replica(s), "
+                         f"{len(held)} held on their release; {how}")
+        return {r.address: r for r in held}
 
     def _room(self, stack: Stack, host: str, observed: Observed) -> HostRoom:
         cap = dict((observed.hosts.get(host) or {}).get("capacity") or {})

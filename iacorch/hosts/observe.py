@@ -17,7 +17,7 @@ from iacorch.hosts.containers import container_name, instance_tag
 from iacorch.hosts.facts import ContainerFacts, Fact, HostFacts, host_facts_script, parse_host_facts
 from iacorch.hosts.model import engine_address, image_address
 from iacorch.hosts.docker import MIN_DOCKER_MAJOR
-from iacorch.planner import parse_instance_address
+from iacorch.addresses import parse_instance_address
 from iacorch.resources import Observed, ObservedResource
 from iacorch.ssh import HostAddress, HostUnreachable, SshPool
 from iacorch.stack.model import Stack
@@ -109,8 +109,10 @@ def _take_container(stack: Stack, host: str, c: ContainerFacts, resources: dict[
             "image": c.image}
     address = f"service.{c.service}[{c.replica}]"
     active = c.name == container_name(stack.stack, c.service, c.replica)
-    if not active and c.state != "running":
-        runtime["retained"].setdefault(address, []).append(info)  # a kept release, for rollback
+    candidate = ".new-" in c.name
+    if not active and not (candidate and c.state == "running"):
+        # a kept release, for rollback (one that was just switched from may still be stopping)
+        runtime["retained"].setdefault(address, []).append(info)
         return
     if not active:
         # a release running beside the active one: an interrupted rollout. It is its own

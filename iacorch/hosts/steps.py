@@ -1,22 +1,28 @@
 """Apply steps on hosts: install Docker, ship images, run, replace, update and remove containers.
 
-A replica's new release starts beside the old one under a temporary name, must
-pass its health check before anything else happens, and only then takes over
-the replica's name; the old release is stopped and kept (``update.retain``) for
-rollback. A release that fails is removed and the old one keeps serving.
+A replica's new release starts beside the old one under its own name and is
+switched to through ``rollout.ReplicaSwitch`` (health-gated, load balancers in
+step); the old release is stopped and kept (``update.retain``) for rollback. A
+release that fails is removed and the old one keeps serving. Replicas switched
+in this apply are remembered, so the engine can roll them back.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable
 
-from iacorch.command import Command, Script
-from iacorch.errors import HostError, IacorchError
+from iacorch.command import Command
+from iacorch.errors import IacorchError
+from iacorch.haproxy import RuntimeApi, backend_name
 from iacorch.hosts import build, docker
 from iacorch.hosts.containers import (
-    LABEL_ADDRESS, ContainerSpec, container_name, env_file, instance_tag, release_name, spec_from_attrs,
+    LABEL_ADDRESS, ContainerSpec, candidate_name, container_name, env_file, release_name, spec_from_attrs,
 )
+from iacorch.hosts.releases import Revert
+from iacorch.hosts.rollout import Balancers, ReplicaSwitch, Timings, Unhealthy
+from iacorch.lb.model import haproxy_address
 from iacorch.plan import Action, Change
 from iacorch.provider import IdMap, Step
 from iacorch.report import Reporter
@@ -28,18 +34,10 @@ from iacorch.stack.units import parse_duration
 Resolve = Callable[[str, IdMap], HostAddress]
 
 # start the release under its own name, or adopt it when an interrupted run left it running
-_RUN_OR_ADOPT = ('name=$1; shift; '
-                 'if [ "$(docker inspect -f "{{.State.Running}}" "$name" 2>/dev/null)" = true ]; '
-                 'then echo adopted; exit 0; fi; '
-                 'docker rm -f "$name" >/dev/null 2>&1; exec docker "$@"')
-# the instance tag (release, and slot port when there is one) of container $1, as instance_tag() makes it
-_TAG_OF = ('tag_of() { docker inspect -f \'{{index .Config.Labels "iacorch.release"}} '
-           '{{index .Config.Labels "iacorch.host-port"}}\' "$1" 2>/dev/null | '
-           '{ read -r r p; echo "$r${p:+-$p}"; }; }; ')
-# keep the newest RETAIN stopped releases of a replica, remove older ones
-_PRUNE = ('docker ps -a --filter "label=' + LABEL_ADDRESS + '=$1" --filter status=exited --filter status=created '
-          '--format "{{.CreatedAt}}\t{{.Names}}" | sort -r | tail -n +$(($2 + 1)) | cut -f2 | '
-          'xargs -r docker rm >/dev/null')
+RUN_OR_ADOPT = ('name=$1; shift; '
+                'if [ "$(docker inspect -f "{{.State.Running}}" "$name" 2>/dev/null)" = true ]; '
+                'then echo adopted; exit 0; fi; '
+                'docker rm -f "$name" >/dev/null 2>&1; exec docker "$@"')
 
 
 class HostSteps:
@@ -47,6 +45,10 @@ class HostSteps:
                  reporter: Reporter) -> None:
         self.sf, self.pool, self.resolve, self.secrets, self.reporter = sf, pool, resolve, secrets, reporter
         self.stack = sf.stack.stack
+        self._lock = threading.Lock()
+        self.switched: dict[str, dict] = {}  # replica -> what it ran before this apply switched it
+        self.failures: dict[str, int] = {}  # service -> replicas that failed their new release
+        self.timings: list[tuple[str, Timings]] = []
 
     def run(self, step: Step, ids: IdMap) -> str | None:
         handler = getattr(self, f"{step.op}_{step.change.kind}")
@@ -98,55 +100,132 @@ class HostSteps:
         return None  # kept: retained releases roll back without a pull
 
     # -- containers ---------------------------------------------------------------------
-    def create_container(self, c: Change, ids: IdMap) -> str:
-        spec = spec_from_attrs(self.stack, c.address.split("~", 1)[0], dict(c.after))
-        host = self._host(c, ids)
+    def create_container(self, c: Change, ids: IdMap) -> str | None:
         if "~" in c.address:
             return c.id or ""  # an adopted release: its replica's replacement takes it over
-        temp = release_name(self.stack, spec.service, spec.replica, spec.release, spec.host_port)
+        spec = spec_from_attrs(self.stack, c.address, dict(c.after))
+        svc = self.sf.stack.services[spec.service]
+        host = self._host(c, ids)
+        if c.batch > 1 and svc.update.delay:
+            time.sleep(svc.update.delay)
+        temp = candidate_name(self.stack, spec.service, spec.replica, spec.release, spec.host_port)
         env_path = self._write_secrets(host, spec, c.address)
-        run = docker.run(spec, temp, env_path)
-        self.pool.run(host, Command.of("sh", "-c", _RUN_OR_ADOPT, "run", temp, *run.argv[1:]), timeout=900)
-        self._wait_healthy(host, spec, temp, c.address)
-        self._take_over(host, spec, temp)
-        return self.pool.run(host, Command.of("docker", "inspect", "--format", "{{.Id}}",
-                                              container_name(self.stack, spec.service, spec.replica))).stdout.strip()
+        start = Command.of("sh", "-c", RUN_OR_ADOPT, "run", temp, *docker.run(spec, temp, env_path).argv[1:])
+        switch = self._switch(spec.service, spec.replica, host, ids)
+        current = (c.before or {}).get("host_port") if c.action is Action.REPLACE and c.create_before_destroy else None
+        try:
+            timings = switch.activate(temp, spec.host_port, start, deadline=self._deadline(spec),
+                                      drain_timeout=svc.update.drain_timeout, where=c.address, current_port=current)
+        except Unhealthy as failure:
+            switch.discard(temp, remove=True)
+            return self._failed(spec.service, c.address, failure)
+        self.timings.append((c.address, timings))
+        if c.action is Action.REPLACE and c.before:
+            with self._lock:
+                self.switched[c.address] = dict(c.before)
+        if svc.update.monitor:
+            self._monitor(switch, spec, svc.update.monitor, c.address)
+        return timings.container_id
 
     def update_container(self, c: Change, ids: IdMap) -> None:
         spec = spec_from_attrs(self.stack, c.address, dict(c.after))
         host = self._host(c, ids)
         name = container_name(self.stack, spec.service, spec.replica)
         changed = {f.name for f in c.fields}
-        steps = []
         if changed & {"cpus", "memory"}:
-            steps.append(docker.update_limits(name, spec.cpus, spec.memory))
-        if "state" in changed:
-            steps.append(docker.start(name))
-        if steps:
-            self.pool.run(host, Script.of(*steps)).check(host.name)
-        if "state" in changed:
-            self._wait_healthy(host, spec, name, c.address, remove_on_failure=False)
+            self.pool.run(host, docker.update_limits(name, spec.cpus, spec.memory))
+        if "state" in changed:  # stopped by hand: start it and let it back in once healthy
+            switch = self._switch(spec.service, spec.replica, host, ids)
+            switch.activate(name, spec.host_port, docker.start(name), deadline=self._deadline(spec),
+                            drain_timeout=0, where=c.address)
 
     def delete_container(self, c: Change, ids: IdMap) -> None:
         host = self.resolve(c.before["host"], ids)
         base = c.address.split("~", 1)[0]
-        service, replica = base.removeprefix("service.").split("[")
-        name = container_name(self.stack, service, int(replica.rstrip("]")))
-        if "~" in c.address:  # a leftover release
+        if "~" in c.address:  # a leftover instance of an interrupted rollout
             self.pool.run(host, docker.remove(c.id or ""))
             return
-        retain = self._retain(service)
         if c.action is Action.REPLACE:
-            # destroy-first order: retire the old instance now (start-first already did it)
-            old = instance_tag(c.before.get("release") or "", c.before.get("host_port"))
-            retire = Command.of("sh", "-c", _TAG_OF + 't=$(tag_of "$1") || exit 0; [ "$t" = "$2" ] || exit 0; '
-                                'docker stop "$1" >/dev/null && docker rm -f "$1.$t" >/dev/null 2>&1; '
-                                'docker rename "$1" "$1.$t"', "retire", name, old)
-            self.pool.run(host, Script.of(retire, Command.of("sh", "-c", _PRUNE, "prune", base, str(retain))))
-            return
-        # the replica is gone from the stack: its active and kept releases go
+            if not c.create_before_destroy:  # stop-first: the old instance goes before the new one starts
+                service, replica = _replica_of(base)
+                svc = self.sf.stack.services.get(service)
+                self._switch(service, replica, host, ids).retire(svc.update.drain_timeout if svc else 10.0)
+            return  # start-first: the new instance already took over and kept the old one
+        # the replica is gone from the stack: its active and kept instances go
         self.pool.run(host, Command.of("sh", "-c", 'docker ps -aq --filter "label=' + LABEL_ADDRESS + '=$1" | '
                                        'xargs -r docker rm -f >/dev/null', "remove", base))
+
+    # -- rollbacks ----------------------------------------------------------------------
+    def revert(self, target: Revert, ids: IdMap) -> Timings:
+        """Switch a replica back to a kept instance (no pull: the container is there, stopped)."""
+        service, replica = _replica_of(target.address)
+        svc = self.sf.stack.services[service]
+        host = self.resolve(target.host, ids)
+        switch = self._switch(service, replica, host, ids)
+        deadline = parse_duration(svc.health.deadline) if svc.health else 3.0
+        try:
+            return switch.activate(target.candidate, target.port, docker.start(target.candidate),
+                                   deadline=deadline, drain_timeout=svc.update.drain_timeout, where=target.address)
+        except Unhealthy:
+            switch.discard(target.candidate, remove=False)
+            raise
+
+    def switched_targets(self, service: str) -> list[Revert]:
+        """The replicas of ``service`` this apply switched, and what each ran before."""
+        with self._lock:
+            items = sorted((a, b) for a, b in self.switched.items() if a.startswith(f"service.{service}["))
+        out = []
+        for address, before in items:
+            _, replica = _replica_of(address)
+            release, port = before.get("release") or "", before.get("host_port")
+            out.append(Revert(address, before["host"], release_name(self.stack, service, replica, release, port),
+                              port, release))
+        return out
+
+    # -- rollouts -----------------------------------------------------------------------
+    def _switch(self, service: str, replica: int, host: HostAddress, ids: IdMap) -> ReplicaSwitch:
+        return ReplicaSwitch(self.pool, host, self.stack, service, replica, self._balancers(service, ids),
+                             retain=self._retain(service))
+
+    def _balancers(self, service: str, ids: IdMap) -> Balancers:
+        """The HAProxy backends of this service on every deployed load balancer host."""
+        slots = []
+        known = ids.snapshot()
+        for lb_name, lb in sorted(self.sf.stack.load_balancers.items()):
+            routed = {r.service for r in lb.routes} | ({lb.service} if lb.service else set())
+            if lb.kind != "haproxy" or service not in routed:
+                continue
+            for host in sorted(a for a in known if a.startswith(f"group.{lb.group}[")):
+                if haproxy_address(host) in known:
+                    slots.append((RuntimeApi(self.pool, self.resolve(host, ids)), backend_name(lb_name, service)))
+        return Balancers(slots)
+
+    def _deadline(self, spec: ContainerSpec) -> float:
+        return parse_duration(spec.health["deadline"]) if spec.health else 3.0
+
+    def _failed(self, service: str, address: str, failure: Unhealthy) -> None:
+        """Raise, unless the service tolerates this many failed replicas (update.max_failure_ratio)."""
+        svc = self.sf.stack.services[service]
+        with self._lock:
+            self.failures[service] = self.failures.get(service, 0) + 1
+            count = self.failures[service]
+        allowed = int(svc.update.max_failure_ratio * max(svc.replicas, 1))
+        if count <= allowed:
+            self.reporter.message(f"{failure} (tolerated: {count} of {allowed} allowed by max_failure_ratio)",
+                                  "warning")
+            return None
+        raise failure
+
+    def _monitor(self, switch: ReplicaSwitch, spec: ContainerSpec, seconds: float, where: str) -> None:
+        """Watch a switched replica for ``update.monitor``: it must stay healthy."""
+        name = switch.name
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            state, health = (self.pool.run(switch.host, docker.health_status(name), check=False).stdout.split()
+                             + ["?", "?"])[:2]
+            if state != "running" or health == "unhealthy":
+                raise switch.report(name, f"failed while monitored ({state}, {health})", where)
+            time.sleep(0.5)
 
     def _retain(self, service: str) -> int:
         svc = self.sf.stack.services.get(service)
@@ -160,51 +239,7 @@ class HostSteps:
         self.pool.run(host, docker.write_env_file(path, values))
         return path
 
-    def _wait_healthy(self, host: HostAddress, spec: ContainerSpec, name: str, where: str,
-                      *, remove_on_failure: bool = True) -> None:
-        """Until Docker says healthy (or, without a health check, still running after a moment)."""
-        limit = parse_duration(spec.health["deadline"]) if spec.health else 3.0
-        deadline = time.monotonic() + limit
-        settle = time.monotonic() + 1.0
-        while True:
-            status = self.pool.run(host, docker.health_status(name), check=False).stdout.split()
-            state, health = (status + ["?", "?"])[:2]
-            if state == "running" and (health == "healthy" or (health == "none" and time.monotonic() >= settle)):
-                return
-            failed = state in ("exited", "dead") or health == "unhealthy"
-            if failed or time.monotonic() >= deadline:
-                why = ("exited" if state in ("exited", "dead") else "is unhealthy" if health == "unhealthy"
-                       else f"was not healthy within {limit:g}s")
-                raise self._unhealthy(host, spec, name, where, why, remove_on_failure)
-            time.sleep(0.5)
 
-    def _unhealthy(self, host: HostAddress, spec: ContainerSpec, name: str, where: str, why: str,
-                   remove: bool) -> HostError:
-        report = self.pool.run(host, Script.of(
-            Command.of("docker", "inspect", "--format",
-                       "{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}", name),
-            docker.logs_tail(name), stop_on_failure=False), check=False)
-        health_out = report.steps[0].stdout.strip()[-600:]
-        logs = (report.steps[1].stdout + report.steps[1].stderr).strip()[-1500:]
-        if remove:
-            self.pool.run(host, docker.remove(name), check=False)
-        details = ""
-        if health_out:
-            details += f"last health check output:\n  {health_out}\n"
-        if logs:
-            details += "last log lines:\n" + "\n".join("  " + line for line in logs.splitlines()[-15:])
-        kept = "; the previous release keeps serving" if remove else ""
-        return HostError(f"release {spec.release} of {spec.address} on {host.name} {why}{kept}", where=where,
-                         details=details or None, hint="check the app's health endpoint and logs")
-
-    def _take_over(self, host: HostAddress, spec: ContainerSpec, temp: str) -> None:
-        """The new instance takes the replica's name; the old one is stopped and kept under its tag."""
-        name = container_name(self.stack, spec.service, spec.replica)
-        program = (_TAG_OF + 'if docker inspect "$1" >/dev/null 2>&1; then t=$(tag_of "$1"); '
-                   'if [ "$t" = "$3" ]; then docker rm -f "$2" >/dev/null 2>&1; exit 0; fi; '
-                   'docker stop "$1" >/dev/null; docker rm -f "$1.$t" >/dev/null 2>&1; docker rename "$1" "$1.$t"; fi; '
-                   'docker rename "$2" "$1"')
-        steps = [Command.of("sh", "-c", program, "take-over", name, temp,
-                            instance_tag(spec.release, spec.host_port)),
-                 Command.of("sh", "-c", _PRUNE, "prune", spec.address, str(self._retain(spec.service)))]
-        self.pool.run(host, Script.of(*steps)).check(host.name)
+def _replica_of(address: str) -> tuple[str, int]:
+    service, _, rest = address.removeprefix("service.").partition("[")
+    return service, int(rest.split("]", 1)[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from typing import Iterable
 
 from iacorch.errors import StackError
@@ -46,6 +47,7 @@ def check(stack: Stack, source: Source, base_dir: str) -> list[StackError]:
     _references(stack, report)
     _cidrs(stack, report)
     _provider_fields(stack, source, report)
+    _aws_alb(stack, report)
     _files(stack, report, base_dir)
     return report.errors
 
@@ -182,6 +184,63 @@ def _provider_fields(stack: Stack, source: Source, r: _Report) -> None:
                   key=True)
 
 
+# -- kind: aws-alb ------------------------------------------------------------------------------
+_ALB_ALGORITHMS = ("roundrobin", "leastconn")
+_CERT_ARN = re.compile(r"^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+"
+                       r"|iam::\d{12}:server-certificate/\S+)$")
+_ALB_PATH = re.compile(r"^[A-Za-z0-9_\-.$/~\"'@:+&]*$")  # what an ALB path pattern may hold (besides * and ?)
+_HAPROXY_ONLY = ("stats_port", "maxconn", "timeouts", "options")
+
+
+def _aws_alb(stack: Stack, r: _Report) -> None:
+    """What an application load balancer can do, checked before anything is planned."""
+    if stack.provider_kind != "aws":
+        return  # _provider_fields already refuses aws-alb elsewhere
+    subnets = stack.network.subnets if stack.network else {}
+    for lname, lb in stack.load_balancers.items():
+        if lb.kind != "aws-alb":
+            continue
+        at = ("load_balancers", lname)
+        if lb.mode != "http":
+            r.add((*at, "mode"), "kind aws-alb balances http only", "use kind: haproxy for mode: tcp")
+        if lb.algorithm not in _ALB_ALGORITHMS:
+            r.add((*at, "algorithm"), f"kind aws-alb has no algorithm {lb.algorithm}",
+                  "an ALB offers roundrobin and leastconn (least outstanding requests)")
+        for field in _HAPROXY_ONLY:
+            if field in lb.model_fields_set:
+                r.add((*at, field), f"'{field}' is a HAProxy setting; kind aws-alb has none", key=True)
+        if lb.sticky is not None and "cookie" in lb.sticky.model_fields_set:
+            r.add((*at, "sticky", "cookie"), "an ALB names its own stickiness cookie (AWSALB)",
+                  "use sticky: {}", key=True)
+        if lb.tls is not None:
+            if not _CERT_ARN.match(lb.tls.cert):
+                r.add((*at, "tls", "cert"), f"under kind aws-alb, tls.cert is an ACM certificate ARN, not {lb.tls.cert!r}",
+                      "e.g. arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-...")
+            if lb.tls.port == lb.listen:
+                r.add((*at, "tls", "port"), f"port {lb.listen} is also the http listener's (listen)")
+        for i, route in enumerate(lb.routes):
+            if not _ALB_PATH.match(route.path) or len(route.path) > 127:
+                r.add((*at, "routes", i, "path"), f"an ALB path pattern cannot hold {route.path!r}",
+                      "use letters, digits and _-.$/~\"'@:+& (at most 127 characters)")
+        groups = [lb.group] if lb.group else sorted({stack.services[s].group for s in
+                                                      [lb.service, *[x.service for x in lb.routes]]
+                                                      if s in stack.services})
+        names = {sn for g in groups if g in stack.groups for sn in stack.groups[g].subnets if sn in subnets}
+        zones = {subnets[sn].zone or sn for sn in names}
+        if groups and all(g in stack.groups for g in groups) and len(zones) < 2:
+            r.add((*at, "group") if lb.group else at,
+                  f"an ALB needs subnets in at least two availability zones; "
+                  f"group{'s' if len(groups) > 1 else ''} {', '.join(groups)} "
+                  f"{'have' if len(groups) > 1 else 'has'} {', '.join(sorted(names)) or 'none'}",
+                  "add a subnet in another zone to the group")
+        for name in {lb.service, *[x.service for x in lb.routes]} - {None}:
+            svc = stack.services.get(name)
+            if svc is not None and svc.health is not None and svc.health.port not in (None, svc.port):
+                r.add(("services", name, "health", "port"),
+                      f"load balancer {lname} (aws-alb) checks health on the traffic port ({svc.port})",
+                      "serve the health check on the service port")
+
+
 def _template_hint(kind: str) -> str:
     return {
         "aws": "aws templates take image (an AMI id) and instance_type",
@@ -204,7 +263,7 @@ def _files(stack: Stack, r: _Report, base_dir: str) -> None:
             if not os.path.isfile(os.path.join(d, "Dockerfile")):
                 r.add(("services", sname, "build"), f"no Dockerfile in {svc.build} ({d})")
     for lname, lb in stack.load_balancers.items():
-        if lb.tls is not None and not os.path.isfile(resolve_path(lb.tls.cert, base_dir)):
+        if lb.tls is not None and lb.kind == "haproxy" and not os.path.isfile(resolve_path(lb.tls.cert, base_dir)):
             r.add(("load_balancers", lname, "tls", "cert"), f"no such certificate file: {lb.tls.cert}")
 
 

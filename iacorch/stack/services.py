@@ -46,7 +46,8 @@ class UpdatePolicy(Spec):
     max_unavailable: CountOrPercent = 0
     order: Literal["start-first", "stop-first"] = "start-first"
     delay: Duration = 0.0
-    monitor: Duration = Field(5.0, description="how long each new batch is watched before the next")
+    monitor: Duration = Field(0.0, description="how long each switched replica is watched (must stay healthy) "
+                              "before the next batch; a canary is watched this long before it is promoted")
     on_failure: Literal["rollback", "pause"] = "rollback"
     max_failure_ratio: float = Field(0.0, ge=0, le=1)
     drain_timeout: Duration = 10.0

@@ -6,7 +6,7 @@ import pytest
 
 from iacorch.engine import Engine
 from iacorch.report import RecordingReporter
-from iacorch.stack.load import StackFile, load_stack, load_text
+from iacorch.stack.load import StackFile, load_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from iacorch.dag import graph, steps_of
 from iacorch.errors import IacorchError, ProviderError
 from iacorch.executor import execute
 from iacorch.plan import Action, Change, Plan
-from iacorch.planner import group_of
+from iacorch.addresses import group_of
 from iacorch.provider import IdMap
 from iacorch.report import RecordingReporter
 

@@ -160,8 +160,15 @@ def test_two_load_balancers_on_one_host():
     ({"stats_port": 80}, "the stats port 80 is also a listen port"),
 ])
 def test_values_that_would_break_the_config_are_refused(fields, message):
+    # the stack model refuses these at validate time already; the config layer refuses them again,
+    # so a value that slipped past (a model built in code) still cannot inject HAProxy lines
+    from iacorch.stack.services import Route
+
+    if "routes" in fields:
+        fields = {**fields, "routes": [Route.model_construct(**{"path": "/", **r}) for r in fields["routes"]]}
+    unchecked = lb().model_copy(update=fields)
     with pytest.raises(HaproxyConfigError, match=message):
-        haproxy_config({"public": lb(**fields)}, SERVICES, ENDPOINTS)
+        haproxy_config({"public": unchecked}, SERVICES, ENDPOINTS)
 
 
 def test_duplicate_server_names_and_missing_check_ports_are_refused():

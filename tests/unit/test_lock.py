@@ -76,3 +76,31 @@ def test_release_is_by_token_only(backend):
         assert backend.delete("someone-else") is None
         assert backend.read().token == mine.record.token
     assert backend.read() is None
+
+
+def test_a_lock_left_by_a_killed_process_on_this_machine_is_taken_over(backend):
+    import subprocess
+    import sys
+
+    from iacorch.lock import LockRecord, who_am_i
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    owner = who_am_i().rsplit(" pid ", 1)[0] + f" pid {dead_pid}"
+    now = time.time()
+    backend.put_if_free(LockRecord("web", owner, "apply", "dead-token", now, now + 3600), now)
+    with StackLock(backend, "web", "apply") as mine:
+        assert backend.read().token == mine.record.token
+
+
+def test_a_live_holder_on_this_machine_is_not_taken_over(backend):
+    import os
+
+    from iacorch.lock import LockRecord, who_am_i
+
+    now = time.time()
+    owner = who_am_i().rsplit(" pid ", 1)[0] + f" pid {os.getppid()}"
+    backend.put_if_free(LockRecord("web", owner, "apply", "live-token", now, now + 3600), now)
+    with pytest.raises(LockError):
+        with StackLock(backend, "web", "apply"):
+            pass
