@@ -214,7 +214,8 @@ def _aws_alb(stack: Stack, r: _Report) -> None:
                   "use sticky: {}", key=True)
         if lb.tls is not None:
             if not _CERT_ARN.match(lb.tls.cert):
-                r.add((*at, "tls", "cert"), f"under kind aws-alb, tls.cert is an ACM certificate ARN, not {lb.tls.cert!r}",
+                r.add((*at, "tls", "cert"),
+                      f"under kind aws-alb, tls.cert is an ACM certificate ARN, not {lb.tls.cert!r}",
                       "e.g. arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-...")
             if lb.tls.port == lb.listen:
                 r.add((*at, "tls", "port"), f"port {lb.listen} is also the http listener's (listen)")
@@ -263,7 +264,9 @@ def _files(stack: Stack, r: _Report, base_dir: str) -> None:
             if not os.path.isfile(os.path.join(d, "Dockerfile")):
                 r.add(("services", sname, "build"), f"no Dockerfile in {svc.build} ({d})")
     for lname, lb in stack.load_balancers.items():
-        if lb.tls is not None and lb.kind == "haproxy" and not os.path.isfile(resolve_path(lb.tls.cert, base_dir)):
+        if lb.tls is None or lb.kind != "haproxy":  # an aws-alb's cert is an ACM ARN (checked above)
+            continue
+        if not os.path.isfile(resolve_path(lb.tls.cert, base_dir)):
             r.add(("load_balancers", lname, "tls", "cert"), f"no such certificate file: {lb.tls.cert}")
 
 

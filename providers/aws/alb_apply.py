@@ -78,9 +78,9 @@ class AlbSteps:
         a = c.after
         try:
             arn = self.elb.create_target_group(
-                Name=a["name"], Protocol=a["protocol"], Port=a["port"], VpcId=ids[a["vpc"]], TargetType="instance",
-                HealthCheckEnabled=True, HealthCheckProtocol="HTTP", **_health_args(a["health"]),
-                Tags=self._tags(c))["TargetGroups"][0]["TargetGroupArn"]
+                Name=a["name"], Protocol=a["protocol"], Port=a["port"], VpcId=ids[a["vpc"]],
+                TargetType="instance", HealthCheckEnabled=True, HealthCheckProtocol="HTTP",
+                **_health_args(a["health"]), Tags=self._tags(c))["TargetGroups"][0]["TargetGroupArn"]
         except Exception as exc:
             if error_code(exc) != "DuplicateTargetGroupName":
                 raise
@@ -119,38 +119,35 @@ class AlbSteps:
                     raise
                 time.sleep(2)
 
-    # -- targets -------------------------------------------------------------------------------
+    # -- targets: one registration per (target group, instance); its id is "TG-ARN|INSTANCE-ID" ----
     def create_alb_targets(self, c: Change, ids: IdMap) -> str:
-        arn = ids[c.after["target_group"]]
-        self._sync_targets(arn, c.after["targets"], ids)
-        return arn
+        arn, instance = ids[c.after["target_group"]], ids[c.after["instance"]]
+        self._sync_targets(arn, {instance}, c.after["targets"], ids)
+        return f"{arn}|{instance}"
 
     def update_alb_targets(self, c: Change, ids: IdMap) -> None:
-        self._sync_targets(ids[c.after["target_group"]], c.after["targets"], ids)
+        # the instance may be a new one (replaced): the old one's targets go, drained
+        arn, instance = ids[c.after["target_group"]], ids[c.after["instance"]]
+        self._sync_targets(arn, {instance, c.id.split("|", 1)[1]}, c.after["targets"], ids)
 
     def delete_alb_targets(self, c: Change, ids: IdMap) -> None:
-        # only when its target group goes too: deregister without waiting for the drain
-        self._gone(lambda: self._deregister(c.id, self._registered(c.id)))
+        arn, instance = c.id.split("|", 1)
+        self._gone(lambda: self._sync_targets(arn, {instance}, [], ids))
 
-    def _registered(self, arn: str) -> set[tuple[str, int]]:
-        found = self.elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        return {(t["Target"]["Id"], int(t["Target"]["Port"])) for t in found
-                if (t.get("TargetHealth") or {}).get("State") != "draining"}
-
-    def _sync_targets(self, arn: str, targets: list[str], ids: IdMap) -> None:
+    def _sync_targets(self, arn: str, instances: set[str], targets: list[str], ids: IdMap) -> None:
+        """Make what is registered on ``instances`` exactly ``targets``."""
         want = {(ids[instance], port) for instance, port in map(parse_target, targets)}
-        have = self._registered(arn)
+        found = self.elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        have = {(t["Target"]["Id"], int(t["Target"]["Port"])) for t in found if t["Target"]["Id"] in instances
+                and (t.get("TargetHealth") or {}).get("State") != "draining"}
         if want - have:
             self.elb.register_targets(TargetGroupArn=arn, Targets=_targets(want - have))
         if have - want:
             # wait out the drain (the deregistration delay), so an instance deleted next has no traffic
-            self._deregister(arn, have - want)
+            self.elb.deregister_targets(TargetGroupArn=arn, Targets=_targets(have - want))
             self.elb.get_waiter("target_deregistered").wait(
-                TargetGroupArn=arn, Targets=_targets(have - want), WaiterConfig=self.s.waiter_config(WAIT_TIMEOUT))
-
-    def _deregister(self, arn: str, targets: set[tuple[str, int]]) -> None:
-        if targets:
-            self.elb.deregister_targets(TargetGroupArn=arn, Targets=_targets(targets))
+                TargetGroupArn=arn, Targets=_targets(have - want),
+                WaiterConfig=self.s.waiter_config(WAIT_TIMEOUT))
 
     # -- listeners -----------------------------------------------------------------------------
     def _listener_args(self, c: Change, ids: IdMap) -> dict[str, Any]:
@@ -187,9 +184,9 @@ class AlbSteps:
         a = c.after
         listener = ids[a["listener"]]
         try:
-            return self.elb.create_rule(ListenerArn=listener, Priority=a["priority"],
-                                        Conditions=_conditions(a["conditions"]), Actions=_actions(a["action"], ids),
-                                        Tags=self._tags(c))["Rules"][0]["RuleArn"]
+            return self.elb.create_rule(ListenerArn=listener, Priority=a["priority"], Tags=self._tags(c),
+                                        Conditions=_conditions(a["conditions"]),
+                                        Actions=_actions(a["action"], ids))["Rules"][0]["RuleArn"]
         except Exception as exc:
             if error_code(exc) != "PriorityInUse":
                 raise
@@ -197,7 +194,8 @@ class AlbSteps:
                  if r["Priority"] == str(a["priority"])]
         if not found or not self._ours(found[0], c.address):
             raise self._taken(f"priority {a['priority']} of the listener", c)
-        self.elb.modify_rule(RuleArn=found[0], Conditions=_conditions(a["conditions"]), Actions=_actions(a["action"], ids))
+        self.elb.modify_rule(RuleArn=found[0], Conditions=_conditions(a["conditions"]),
+                             Actions=_actions(a["action"], ids))
         return found[0]
 
     def update_alb_rule(self, c: Change, ids: IdMap) -> None:
@@ -222,9 +220,9 @@ class AlbSteps:
 
 
 def _health_args(h: dict[str, Any]) -> dict[str, Any]:
-    return {"HealthCheckPath": h["path"], "HealthCheckPort": h["port"], "HealthCheckIntervalSeconds": h["interval"],
-            "HealthCheckTimeoutSeconds": h["timeout"], "HealthyThresholdCount": h["healthy"],
-            "UnhealthyThresholdCount": h["unhealthy"], "Matcher": {"HttpCode": h["matcher"]}}
+    return {"HealthCheckPath": h["path"], "HealthCheckPort": h["port"], "Matcher": {"HttpCode": h["matcher"]},
+            "HealthCheckIntervalSeconds": h["interval"], "HealthCheckTimeoutSeconds": h["timeout"],
+            "HealthyThresholdCount": h["healthy"], "UnhealthyThresholdCount": h["unhealthy"]}
 
 
 def _targets(targets: set[tuple[str, int]]) -> list[dict[str, Any]]:
@@ -240,7 +238,8 @@ def _actions(action: dict[str, Any], ids: IdMap) -> list[dict[str, Any]]:
             "Protocol": action["protocol"], "Port": str(action["port"]), "StatusCode": action["status"]}}]
     if kind == "fixed-response":
         return [{"Type": "fixed-response", "FixedResponseConfig": {
-            "StatusCode": str(action["status"]), "ContentType": "text/plain", "MessageBody": "no route matches"}}]
+            "StatusCode": str(action["status"]), "ContentType": "text/plain",
+            "MessageBody": "no route matches"}}]
     raise ProviderError(f"unknown ALB action {kind!r}")
 
 

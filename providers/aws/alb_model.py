@@ -6,15 +6,18 @@ One application load balancer per load balancer, and around it:
                                     (or of the groups running its services)
     alb_target_group.NAME.SERVICE   one per routed service: HTTP, the service's health check,
                                     stickiness, algorithm and deregistration delay
-    alb_targets.NAME.SERVICE        what is registered in it: the instance of every placed replica,
-                                    on both slot ports of its pair (the ALB's own health checks
-                                    keep traffic on the slot whose container runs and is healthy)
+    alb_targets.NAME.SERVICE@HOST   what is registered in it on one instance: both slot ports of
+                                    the pair of every replica placed there (the ALB's own health
+                                    checks keep traffic on the slot whose container runs and is healthy)
     alb_listener.NAME.http|https    ``listen`` (HTTP) and, with ``tls``, ``tls.port`` (HTTPS with an
                                     ACM certificate ARN); http redirects to https with ``redirect_http``
     alb_rule.NAME.LISTENER[N]       route N (priority N): host-header / path-pattern -> forward
 
 The targets follow placement: the layer reads the containers the host layer
 places (``below``) and registers both slots of each one's pair on its host.
+Registrations are one resource per instance, not per target group: each then
+waits for its own instance only, so a rolling instance replacement keeps its
+order (new instance, register it, deregister and drain the old, delete it).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ KINDS: dict[str, KindSpec] = {k.kind: k for k in (
              set_fields=frozenset({"subnets", "security_groups"}), label="application load balancer"),
     KindSpec("alb_target_group", replace_fields=frozenset({"name", "vpc", "protocol", "port"}),
              label="ALB target group"),
-    KindSpec("alb_targets", replace_fields=frozenset({"target_group"}),
-             set_fields=frozenset({"targets", "instances"}), label="ALB targets"),
+    # "instance" names the instance: replaced, the registration follows it (an update)
+    KindSpec("alb_targets", replace_fields=frozenset({"target_group"}), set_fields=frozenset({"targets"}),
+             label="ALB targets"),
     KindSpec("alb_listener", replace_fields=frozenset({"alb", "protocol"}), label="ALB listener"),
     KindSpec("alb_rule", replace_fields=frozenset({"listener", "priority"}), label="ALB listener rule"),
 )}
@@ -59,13 +63,9 @@ def target_group_address(lb: str, service: str) -> str:
     return f"alb_target_group.{lb}.{service}"
 
 
-def targets_address(lb: str, service: str) -> str:
-    return f"alb_targets.{lb}.{service}"
-
-
-def targets_of_group(target_group: str) -> str:
-    """``alb_target_group.public.web`` -> ``alb_targets.public.web``."""
-    return "alb_targets." + target_group.split(".", 1)[1]
+def targets_address(target_group: str, instance: str) -> str:
+    """``alb_target_group.public.web``, ``group.app[0]`` -> ``alb_targets.public.web@group.app[0]``."""
+    return f"alb_targets.{target_group.split('.', 1)[1]}@{instance}"
 
 
 def listener_address(lb: str, listener: str) -> str:
@@ -118,7 +118,8 @@ def health_check(svc: Service) -> tuple[dict[str, Any], list[str]]:
             return default
         value = min(max(math.ceil(given), bounds[0]), bounds[1])
         if value != given:
-            moved.append(f"health check {name} {given:g} is outside the ALB's {bounds[0]}..{bounds[1]}; using {value}")
+            moved.append(f"health check {name} {given:g} is outside the ALB's {bounds[0]}..{bounds[1]}; "
+                         f"using {value}")
         return value
 
     interval = within("interval", h.interval if h else None, 30, INTERVAL)
@@ -190,7 +191,8 @@ class AwsAlbLayer:
             if lb.kind == "aws-alb":
                 out.extend(self._balancer(stack, name, lb, notes))
                 for service in routed_services(lb):
-                    out.append(placed_targets(name, service, below or (), observed, hosts, notes))
+                    tg = target_group_address(name, service)
+                    out.extend(placed_targets(tg, service, below or (), observed, hosts, notes))
         return out, notes
 
     def _balancer(self, stack: Stack, name: str, lb: LoadBalancer, notes: list[str]) -> list[Resource]:
@@ -226,7 +228,8 @@ class AwsAlbLayer:
             for priority, route in enumerate(lb.routes, 1):
                 action = forward(target_group_address(name, route.service))
                 out.append(Resource(rule_address(name, lname, priority), "alb_rule", {
-                    "listener": listener, "priority": priority, "conditions": conditions(route), "action": action,
+                    "listener": listener, "priority": priority, "conditions": conditions(route),
+                    "action": action,
                 }, deps=_deps(listener, action)))
         return out
 
@@ -235,33 +238,29 @@ def _deps(first: str, action: Mapping[str, Any]) -> tuple[str, ...]:
     return (first, action["target_group"]) if action.get("target_group") else (first,)
 
 
-def placed_targets(lb: str, service: str, below: list[Resource] | tuple[Resource, ...], observed: Observed,
-                   hosts: Mapping[str, list[str]], notes: list[str]) -> Resource:
-    """Both slot ports of every placed replica of ``service``, on its instance.
+def placed_targets(tg: str, service: str, below: list[Resource] | tuple[Resource, ...], observed: Observed,
+                   hosts: Mapping[str, list[str]], notes: list[str]) -> list[Resource]:
+    """Both slot ports of every placed replica of ``service``, one registration per instance.
 
     A host that cannot be reached shows no containers; what is registered on it
     stays registered while the host stays in its group (we cannot see its
     replicas, so we do not move them).
     """
-    found: set[tuple[str, int]] = set()
+    found: dict[str, set[int]] = {}
     for res in below:
         port = res.attrs.get("host_port")
-        if res.kind != "container" or not res.address.startswith(f"service.{service}[") or not is_slot_port(port):
+        mine = res.kind == "container" and res.address.startswith(f"service.{service}[")
+        if not mine or not is_slot_port(port):
             continue
         pair, _ = slot_of(port)
-        found.update((res.attrs["host"], slot_port(pair, slot)) for slot in (0, 1))
-    address = targets_address(lb, service)
-    have = observed.resources.get(address)
+        found.setdefault(res.attrs["host"], set()).update(slot_port(pair, slot) for slot in (0, 1))
     staying = {h for group in hosts.values() for h in group}
     unreachable = {h for h, f in observed.hosts.items() if not f.get("reachable", True) and h in staying}
-    kept = [parse_target(t) for t in (have.attrs.get("targets") or []) if parse_target(t)[0] in unreachable] \
-        if have is not None else []
-    if kept:
-        notes.append(f"{address}: {', '.join(sorted({i for i, _ in kept}))} unreachable; "
-                     f"its targets stay registered as they are")
-    found.update(kept)
-    instances = sorted({i for i, _ in found})
-    tg = target_group_address(lb, service)
-    return Resource(address, "alb_targets", {
-        "target_group": tg, "targets": sorted(target(i, p) for i, p in found), "instances": instances,
-    }, deps=(tg, *instances))
+    for have in observed.of_kind("alb_targets"):
+        instance = have.attrs.get("instance")
+        if have.attrs.get("target_group") == tg and instance in unreachable:
+            found[instance] = {parse_target(t)[1] for t in have.attrs.get("targets") or []}
+            notes.append(f"{have.address}: {instance} is unreachable; its targets stay as they are")
+    return [Resource(targets_address(tg, instance), "alb_targets", {
+        "target_group": tg, "instance": instance, "targets": sorted(target(instance, p) for p in ports),
+    }, deps=(tg, instance)) for instance, ports in sorted(found.items()) if ports]

@@ -11,8 +11,8 @@ describe_tags, 20 ARNs per request. The requests:
     describe_target_group_attributes, describe_target_health
                                                        one each per target group of ours
 
-Never one per target. Target health goes to ``runtime`` (status reads it; a
-saved plan does not go stale because a check flipped).
+Never one per target. Target health goes to ``runtime`` by target group (status
+reads it; a saved plan does not go stale because a check flipped).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 import botocore.exceptions
 
 from iacorch.resources import Observed, ObservedResource
-from providers.aws.alb_model import parse_target, target, targets_of_group
+from providers.aws.alb_model import target, targets_address
 from providers.aws.session import AwsSession, error_code, tag_map, translate
 
 TAG_BATCH = 20  # describe_tags takes at most 20 ARNs
@@ -33,7 +33,8 @@ GONE = {"LoadBalancerNotFound", "ListenerNotFound", "TargetGroupNotFound", "Rule
 
 def observe_albs(session: AwsSession, stack: str, observed: Observed) -> Observed:
     """``observed`` (the EC2 side, whose ids name subnets, groups and instances) plus the ALBs."""
-    known = {r.id: a for a, r in observed.resources.items() if r.kind in ("vpc", "subnet", "security_group", "instance")}
+    known = {r.id: a for a, r in observed.resources.items()
+             if r.kind in ("vpc", "subnet", "security_group", "instance")}
     reader = _Reader(session)
     lbs = session.paginate("elbv2", "describe_load_balancers", "LoadBalancers", PAGE)
     tgs = session.paginate("elbv2", "describe_target_groups", "TargetGroups", PAGE)
@@ -66,15 +67,18 @@ def observe_albs(session: AwsSession, stack: str, observed: Observed) -> Observe
         _add(found, address, "alb_target_group", arn, {
             "name": x["TargetGroupName"], "vpc": ref(x.get("VpcId")), "protocol": x.get("Protocol"),
             "port": x.get("Port"), "health": _health(x), "settings": settings,
-        }, [ref(x.get("VpcId"))])
+        }, [ref(x.get("VpcId")), *sorted({ref(lb) for lb in x.get("LoadBalancerArns", [])})])  # deleted first
         health = [_target_health(t, ref) for t in reader.target_health(arn)]
-        health_by_group[targets_of_group(address)] = health
-        # a draining target is on its way out: it is no longer registered as far as the plan goes
-        registered = sorted(h["target"] for h in health if h["state"] != "draining")
-        instances = sorted({parse_target(t)[0] for t in registered})
-        _add(found, targets_of_group(address), "alb_targets", arn, {
-            "target_group": address, "targets": registered, "instances": instances,
-        }, [address, *instances])
+        health_by_group[address] = health
+        # one registration per instance; a draining target is on its way out, no longer registered
+        by_instance: dict[tuple[str, str], list[str]] = {}
+        for h in health:
+            if h["state"] != "draining":
+                by_instance.setdefault((h["instance"], h["id"]), []).append(h["target"])
+        for (instance, ident), registered in sorted(by_instance.items()):
+            _add(found, targets_address(address, instance), "alb_targets", f"{arn}|{ident}", {
+                "target_group": address, "instance": instance, "targets": sorted(registered),
+            }, [address, instance])
     listeners = [lst for x in lbs for lst in reader.listeners(x["LoadBalancerArn"])]
     rules = [r for lst in listeners for r in reader.rules(lst["ListenerArn"]) if not r.get("IsDefault")]
     more = reader.tags([x["ListenerArn"] for x in listeners] + [r["RuleArn"] for r in rules])
@@ -93,15 +97,16 @@ def observe_albs(session: AwsSession, stack: str, observed: Observed) -> Observe
         action = action_of(r.get("Actions", []), ref)
         listener = ref(r["RuleArn"].replace(":listener-rule/", ":listener/").rsplit("/", 1)[0])
         _add(found, ours(r["RuleArn"]), "alb_rule", r["RuleArn"], {
-            "listener": listener, "priority": int(r["Priority"]), "conditions": conditions_of(r.get("Conditions", [])),
-            "action": action,
+            "listener": listener, "priority": int(r["Priority"]),
+            "conditions": conditions_of(r.get("Conditions", [])), "action": action,
         }, [listener, action.get("target_group")])
     resources = {**observed.resources, **found}
-    return replace(observed, resources=resources, runtime={**observed.runtime, "alb_targets": health_by_group})
+    runtime = {**observed.runtime, "alb_targets": health_by_group}
+    return replace(observed, resources=resources, runtime=runtime)
 
 
-def _add(found: dict[str, ObservedResource], address: str | None, kind: str, ident: str, attrs: dict[str, Any],
-         deps: Iterable[str | None]) -> None:
+def _add(found: dict[str, ObservedResource], address: str | None, kind: str, ident: str,
+         attrs: dict[str, Any], deps: Iterable[str | None]) -> None:
     if address:
         found[address] = ObservedResource(address, kind, ident, attrs,
                                           deps=tuple(dict.fromkeys(d for d in deps if d and "." in d)))
@@ -120,7 +125,8 @@ def settings_of(attributes: dict[str, str]) -> dict[str, Any]:
     delay = attributes.get("deregistration_delay.timeout_seconds")
     return {
         "algorithm": attributes.get("load_balancing.algorithm.type"),
-        "sticky": attributes.get("stickiness.enabled") == "true" and attributes.get("stickiness.type") == "lb_cookie",
+        "sticky": attributes.get("stickiness.enabled") == "true"
+        and attributes.get("stickiness.type") == "lb_cookie",
         "deregistration_delay": int(delay) if delay not in (None, "") else None,
     }
 
@@ -129,8 +135,9 @@ def _target_health(item: dict[str, Any], ref: Callable[[str | None], str | None]
     instance = ref(item["Target"]["Id"]) or item["Target"]["Id"]
     port = int(item["Target"].get("Port") or 0)
     health = item.get("TargetHealth") or {}
-    return {"target": target(instance, port), "instance": instance, "port": port,
-            "state": health.get("State"), "reason": health.get("Reason"), "description": health.get("Description")}
+    return {"target": target(instance, port), "instance": instance, "id": item["Target"]["Id"], "port": port,
+            "state": health.get("State"), "reason": health.get("Reason"),
+            "description": health.get("Description")}
 
 
 def action_of(actions: list[dict[str, Any]], ref: Callable[[str | None], str | None]) -> dict[str, Any]:
@@ -185,22 +192,26 @@ class _Reader:
         out: dict[str, dict[str, str]] = {}
         for i in range(0, len(arns), TAG_BATCH):
             batch = arns[i:i + TAG_BATCH]
-            found = self._call("elbv2:describe_tags", lambda: self.elb.describe_tags(ResourceArns=batch)
-                               ["TagDescriptions"], [])
+            found = self._call("elbv2:describe_tags", lambda batch=batch: self.elb.describe_tags(
+                ResourceArns=batch)["TagDescriptions"], [])
             out.update({d["ResourceArn"]: tag_map(d) for d in found})
         return out
 
+    def _pages(self, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        pages = self.elb.get_paginator(operation).paginate(PaginationConfig={"PageSize": PAGE}, **params)
+        return [x for page in pages for x in page.get(key, [])]
+
     def listeners(self, lb_arn: str) -> list[dict[str, Any]]:
-        return self._call(lb_arn, lambda: [x for page in self.elb.get_paginator("describe_listeners").paginate(
-            LoadBalancerArn=lb_arn, PaginationConfig={"PageSize": PAGE}) for x in page.get("Listeners", [])], [])
+        return self._call(lb_arn, lambda: self._pages("describe_listeners", "Listeners",
+                                                      LoadBalancerArn=lb_arn), [])
 
     def rules(self, listener_arn: str) -> list[dict[str, Any]]:
-        return self._call(listener_arn, lambda: [x for page in self.elb.get_paginator("describe_rules").paginate(
-            ListenerArn=listener_arn, PaginationConfig={"PageSize": PAGE}) for x in page.get("Rules", [])], [])
+        return self._call(listener_arn, lambda: self._pages("describe_rules", "Rules",
+                                                            ListenerArn=listener_arn), [])
 
     def target_group_attributes(self, arn: str) -> dict[str, Any]:
-        found = self._call(arn, lambda: self.elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"],
-                           [])
+        found = self._call(
+            arn, lambda: self.elb.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"], [])
         return settings_of({a["Key"]: a["Value"] for a in found})
 
     def target_health(self, arn: str) -> list[dict[str, Any]]:

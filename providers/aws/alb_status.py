@@ -7,7 +7,7 @@ from typing import Any
 
 from iacorch.resources import Observed
 from iacorch.stack.model import Stack
-from providers.aws.alb_model import alb_address, alb_groups, routed_services, targets_address
+from providers.aws.alb_model import alb_address, alb_groups, routed_services, target_group_address
 
 
 def lb_status(stack: Stack, observed: Observed) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def lb_status(stack: Stack, observed: Observed) -> dict[str, Any]:
         entry: dict[str, Any] = {"kind": lb.kind, "group": ", ".join(alb_groups(stack, lb)), "url": url,
                                  "hosts": {}, "backends": []}
         for service in routed_services(lb):
-            for t in health.get(targets_address(name, service), []):
+            for t in health.get(target_group_address(name, service), []):
                 entry["backends"].append({
                     "host": t["instance"], "backend": service, "server": t["target"], "state": t["state"],
                     "role": "active" if (t["instance"], t["port"]) in live else "standby",
