@@ -68,8 +68,8 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"load balancer {name} ({lb['kind']} on group {lb['group']}): {lb['url'] or 'no address yet'}")
         shown = [b for b in lb["backends"] if b["role"] == "active" or b["state"] != "DOWN"]
         lines.append(table(["HOST", "BACKEND", "SERVER", "STATE", "SESSIONS", "REQUESTS"],
-                            [[b["host"], b["backend"], b["server"], b["state"], b["sessions"], b["requests"]]
-                             for b in shown]))
+                            [[b["host"], b["backend"], b["server"], b["state"], _dash(b.get("sessions")),
+                              _dash(b.get("requests"))] for b in shown]))
         standby = len(lb["backends"]) - len(shown)
         if standby:
             lines.append(f"  ({standby} standby slot(s) without a container, for the next release)")
@@ -84,6 +84,10 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(table(["RESOURCE", "KIND", "ID"], [[r["address"], r["kind"], r["id"]]
                                                           for r in data["resources"]]))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _dash(value: Any) -> Any:
+    return "-" if value is None else value
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:

@@ -125,8 +125,10 @@ def parse_show_stat(text: str) -> HaproxyStats:
         elif kind == "BACKEND":
             backends.append((name, row["status"], *totals, row.get("algo") or None))
         else:
+            # "* L7OK": a check is running now; the status is the last finished check's
+            check = (row.get("check_status") or "").removeprefix("* ").strip() or None
             servers.setdefault(name, []).append(ServerStats(
-                name, kind, row["status"], *totals, row.get("check_status") or None,
+                name, kind, row["status"], *totals, check,
                 row.get("check_desc") or None, _int(row.get("lastchg")), row.get("addr") or None,
                 _int(row.get("weight"))))
     return HaproxyStats(tuple(frontends), tuple(

@@ -26,7 +26,7 @@ from iacorch.stack.model import Stack
 def host_addresses(stack: Stack, infra: Observed) -> list[str]:
     """Running instances of groups that run something (services or load balancers)."""
     groups = {s.group for s in stack.services.values()}
-    groups |= {lb.group for lb in stack.load_balancers.values() if lb.group}
+    groups |= {lb.group for lb in stack.load_balancers.values() if lb.group and lb.kind == "haproxy"}
     out = []
     for res in infra.resources.values():
         parsed = parse_instance_address(res.address)

@@ -66,18 +66,23 @@ def rollback_targets(observed: Observed, service: str, to: str | None) -> list[R
         raise IacorchError(f"service {service} has no running replicas to roll back")
     current = {i["release"] for i in active.values()}
     known = releases(observed, service)
+    retained = _of(service, observed.runtime.get("retained", {}))
     if to is None:
-        previous = [r for r in known if r.release not in current and r.kept]
+        # the newest release, other than what runs now, that every replica keeps
+        def kept_everywhere(release: str) -> bool:
+            return all(any(k["release"] == release and k["host"] == info["host"] for k in retained.get(a, []))
+                       for a, info in active.items() if info["release"] != release)
+
+        previous = [r for r in known if r.release not in current and r.kept and kept_everywhere(r.release)]
         if not previous:
-            raise IacorchError(f"service {service} has no kept release to roll back to",
-                               hint=f"iacorch releases STACKFILE {service} lists what is kept")
+            raise IacorchError(f"service {service} has no release kept on all its replicas to roll back to",
+                               hint=f"iacorch releases STACKFILE {service} lists what is kept; pick one with --to")
         to = previous[0].release
     elif not any(r.release == to or r.release.startswith(to) for r in known):
         raise IacorchError(f"service {service} has no release {to}",
                            hint=f"iacorch releases STACKFILE {service} lists them")
     else:
         to = next(r.release for r in known if r.release == to or r.release.startswith(to))
-    retained = _of(service, observed.runtime.get("retained", {}))
     out, missing = [], []
     for address, info in sorted(active.items()):
         if info["release"] == to:

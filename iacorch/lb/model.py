@@ -41,8 +41,8 @@ def template_digest() -> str:
 def settings(stack: Stack, group: str) -> dict[str, Any]:
     lbs = {n: lb.model_dump(mode="json") for n, lb in sorted(stack.load_balancers.items())
            if lb.kind == "haproxy" and lb.group == group}
-    routed = sorted({r.service for lb in stack.load_balancers.values() if lb.group == group for r in lb.routes}
-                    | {lb.service for lb in stack.load_balancers.values() if lb.group == group and lb.service})
+    mine = [lb for lb in stack.load_balancers.values() if lb.kind == "haproxy" and lb.group == group]
+    routed = sorted({r.service for lb in mine for r in lb.routes} | {lb.service for lb in mine if lb.service})
     services = {s: {"port": stack.services[s].port,
                     "health": stack.services[s].health.model_dump(mode="json") if stack.services[s].health else None}
                 for s in routed if s in stack.services}

@@ -74,3 +74,13 @@ def test_not_the_expected_output_is_refused():
         parse_show_stat("Unknown command. Please enter one of the following commands only :\n")
     with pytest.raises(ValueError):
         parse_servers_state("")
+
+
+def test_a_check_in_progress_keeps_the_last_result():
+    from iacorch.haproxy.stats import parse_show_stat
+
+    header = "# pxname,svname,scur,stot,status,check_status,check_desc,req_tot,addr,weight,lastchg\n"
+    rows = ("b,BACKEND,0,0,UP,,,0,,2,1\n"
+            "b,web-1a,0,0,UP,* L7OK,Layer7 check passed,0,10.0.0.1:20000,1,5\n")
+    server = parse_show_stat(header + rows).server("b", "web-1a")
+    assert server.check_status == "L7OK" and server.checked_up
