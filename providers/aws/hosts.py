@@ -19,7 +19,7 @@ from iacorch.errors import ProviderError
 from iacorch.home import stack_dir
 from iacorch.known_hosts import KnownHostsFile
 from iacorch.keys import private_key_path
-from iacorch.planner import instance_address, parse_instance_address
+from iacorch.addresses import instance_address, parse_instance_address
 from iacorch.provider import IdMap
 from iacorch.resources import Observed
 from iacorch.ssh import HostAddress
