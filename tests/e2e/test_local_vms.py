@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -31,6 +32,17 @@ def nothing_left(vm_testbed, name: str) -> None:
     assert f"{name}-docker" not in docker.text(["volume", "ls", "--quiet"]).split()
 
 
+def free_subnet(docker: DockerCli) -> str:
+    """A /24 that no network on this engine overlaps (Docker's own pools take whole /16s of 172.17-31)."""
+    ids = docker.text(["network", "ls", "--quiet"]).split()
+    taken = [ipaddress.ip_network(config["Subnet"])
+             for network in json.loads(docker.text(["network", "inspect", *ids]))
+             for config in (network.get("IPAM") or {}).get("Config") or [] if config.get("Subnet")]
+    candidates = [ipaddress.ip_network(f"10.{second}.{third}.0/24")
+                  for second in (213, 214) for third in random.sample(range(256), 40)]
+    return str(next(c for c in candidates if not any(c.overlaps(t) for t in taken)))
+
+
 def test_observe_reports_state_ip_port_and_labels(vm_testbed, testbed_vms):
     seen = {vm.name: vm for vm in vm_testbed.machines.observe({LABEL_TESTBED: vm_testbed.prefix})}
     for vm in testbed_vms:
@@ -42,13 +54,15 @@ def test_observe_reports_state_ip_port_and_labels(vm_testbed, testbed_vms):
 
 
 def test_network_with_subnet_limits_and_destroy_leave_nothing(vm_testbed):
-    for _ in range(5):
-        subnet = f"172.30.{random.randint(100, 250)}.0/24"
+    network = None
+    for _ in range(5):  # another worker may take the same free subnet first
+        subnet = free_subnet(vm_testbed.machines.docker)
         try:
             network = vm_testbed.create_network(f"net{subnet.split('.')[2]}", subnet=subnet)
             break
         except ProviderError as error:
             assert "overlaps" in str(error)
+    assert network is not None, "no free /24 for a test network"
     vm = vm_testbed.create_vm("limited", network=network, cpus=0.5, memory="256m")
     assert vm.ip.startswith(subnet.rsplit(".", 2)[0] + ".")
     config = json.loads(vm_testbed.machines.docker.text(["inspect", vm.name]))[0]["HostConfig"]

@@ -62,7 +62,8 @@ class Capacity(threading.Thread):
         from iacorch.stack.load import load_stack
         from providers import open_provider
 
-        os.environ["IACORCH_HOME"] = cli.env["IACORCH_HOME"]
+        self._home = os.environ.get("IACORCH_HOME")
+        os.environ["IACORCH_HOME"] = cli.env["IACORCH_HOME"]  # put back in stop(): other tests share this worker
         sf = load_stack(str(stack))
         self.engine = Engine(sf, open_provider(sf), RecordingReporter())
         self.api = RuntimeApi(self.engine.pool, self.engine.provider.host_address("group.edge[0]"))
@@ -83,6 +84,10 @@ class Capacity(threading.Thread):
         self._done.set()
         self.join(10)
         self.engine.close()
+        if self._home is None:
+            os.environ.pop("IACORCH_HOME", None)
+        else:
+            os.environ["IACORCH_HOME"] = self._home
         return min(self.samples)
 
 

@@ -52,4 +52,9 @@ def test_installed_wheel_plans_against_moto(wheel, tmp_path):
     result = subprocess.run([str(venv / "bin" / "iacorch"), "plan", str(ROOT / "stacks" / "aws-web.yaml"),
                              "--detailed-exitcode"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 2, result.stderr
-    assert "Plan: 25 to add" in result.stdout  # the VM side, and Docker, images and replicas on it
+    # the VM side, and Docker, images and replicas on it: the same plan as the source tree makes
+    source = subprocess.run([sys.executable, "-m", "iacorch.cli", "plan", str(ROOT / "stacks" / "aws-web.yaml")],
+                            capture_output=True, text=True, cwd=ROOT, env=env)
+    assert source.returncode == 0, source.stderr
+    assert "+ service.web[2]" in result.stdout and "+ launch_template.node" in result.stdout
+    assert result.stdout == source.stdout
