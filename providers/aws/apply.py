@@ -16,6 +16,7 @@ from iacorch.plan import Change
 from iacorch.provider import IdMap, Step
 from iacorch.resources import digest
 from providers.aws.session import AwsSession, error_code, tag_spec, translate
+from providers.material import TemplateMaterial
 
 WAIT_TIMEOUT = 600.0
 
@@ -282,33 +283,14 @@ def _permission(rule: dict[str, Any], ids: IdMap, raw_ids: bool = False) -> dict
     return perm
 
 
-class AwsInputs:
-    """What steps read from the user's machine: public keys and user data, checked
-    against the plan's hashes so a saved plan never applies different material."""
+class AwsInputs(TemplateMaterial):
+    """What steps read from the user's machine (see ``providers.material``), and key pair names."""
 
     def __init__(self, stack_name: str, public_keys: dict[str, str], user_data: dict[str, str | None],
                  apply_id: str = "") -> None:
+        super().__init__(public_keys, user_data)
         self.stack_name = stack_name
-        self.public_keys = public_keys
-        self.user_datas = user_data
         self.apply_id = apply_id
 
     def key_name(self, template: str) -> str:
         return f"{self.stack_name}-{template}"
-
-    def public_key(self, template: str, expect_sha: str) -> str:
-        from providers.aws.model import public_key_sha256
-
-        line = self.public_keys[template]
-        if public_key_sha256(line) != expect_sha:
-            raise ProviderError("the public key changed since the plan was made",
-                                hint="make a new plan")
-        return line
-
-    def user_data(self, template: str, expect_sha: str | None) -> str | None:
-        from providers.aws.model import user_data_sha256
-
-        text = self.user_datas.get(template)
-        if user_data_sha256(text) != expect_sha:
-            raise ProviderError("the user data changed since the plan was made", hint="make a new plan")
-        return text

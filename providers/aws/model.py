@@ -6,11 +6,13 @@ these against what ``observe`` reads back in the same shape.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Mapping
 
 from iacorch.resources import KindSpec, Resource, digest
 from iacorch.stack.model import Stack
+from providers.material import public_key_sha256, user_data_sha256
+
+__all__ = ["KINDS", "AwsModel", "public_key_sha256", "rule_entries", "user_data_sha256"]
 
 VPC = "vpc.main"
 IGW = "internet_gateway.main"
@@ -34,12 +36,6 @@ KINDS: dict[str, KindSpec] = {k.kind: k for k in (
         "template", "template_version", "image", "instance_type", "subnet", "key_pair"}),
         create_before_destroy=True, label="EC2 instance"),
 )}
-
-
-def public_key_sha256(public_key_line: str) -> str:
-    """Identity of an OpenSSH public key: sha256 of its type and blob (not the comment)."""
-    parts = public_key_line.split()
-    return hashlib.sha256(" ".join(parts[:2]).encode()).hexdigest()
 
 
 def rule_entries(stack: Stack, group: str) -> list[dict[str, Any]]:
@@ -134,7 +130,3 @@ class AwsModel:
         }
         return Resource(f"group.{group}[{index}]", "instance", attrs,
                         deps=(template, subnet, *sgs, f"key_pair.{g.template}"))
-
-
-def user_data_sha256(text: str | None) -> str | None:
-    return hashlib.sha256(text.encode()).hexdigest() if text else None

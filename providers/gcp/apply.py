@@ -10,7 +10,7 @@ it; a delete of something already gone succeeds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from google.cloud import compute_v1
@@ -20,7 +20,7 @@ from iacorch.plan import Action, Change
 from iacorch.provider import IdMap, Step
 from providers.gcp import operations
 from providers.gcp.errors import GceError, translate
-from providers.gcp.model import instance_name, public_key_sha256, user_data_sha256
+from providers.gcp.model import instance_name
 from providers.gcp.operations import wait_for
 from providers.gcp.ownership import (
     LABEL_GROUP,
@@ -32,6 +32,7 @@ from providers.gcp.ownership import (
     owner_of,
 )
 from providers.gcp.session import GceSession
+from providers.material import TemplateMaterial
 
 # path segment of a collection -> (service, its name parameter, the scope parameter before it)
 _COLLECTIONS = {
@@ -213,23 +214,9 @@ class GcpSteps:
             time.sleep(self.poll)
 
 
-class TemplateInputs:
-    """What template steps read from the user's machine: public keys and user data,
-    checked against the plan's hashes so a saved plan never applies other material."""
-
-    def __init__(self, public_keys: Mapping[str, str], user_data: Mapping[str, str | None]) -> None:
-        self.public_keys = dict(public_keys)
-        self.user_datas = dict(user_data)
+class TemplateInputs(TemplateMaterial):
+    """What template steps read from the user's machine (see ``providers.material``)."""
 
     def ssh_keys(self, template: str, user: str, expect_sha: str) -> str:
         """The ``ssh-keys`` metadata value: ``USER:KEY``."""
-        line = self.public_keys[template]
-        if public_key_sha256(line) != expect_sha:
-            raise ProviderError("the SSH public key changed since the plan was made", hint="make a new plan")
-        return f"{user}:{line}"
-
-    def user_data(self, template: str, expect_sha: str | None) -> str | None:
-        text = self.user_datas.get(template)
-        if user_data_sha256(text) != expect_sha:
-            raise ProviderError("the user data changed since the plan was made", hint="make a new plan")
-        return text
+        return f"{user}:{self.public_key(template, expect_sha)}"

@@ -36,13 +36,13 @@ differently on AWS and GCP.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from iacorch.resources import KindSpec, Resource, digest
 from iacorch.stack.model import Stack
 from providers.gcp.ownership import name
+from providers.material import public_key_sha256, user_data_sha256
 
 NETWORK = "network.main"
 
@@ -77,15 +77,6 @@ def api_path(reference: str | None) -> str | None:
         if reference.startswith(root):
             return reference[len(root):]
     return reference
-
-
-def public_key_sha256(public_key_line: str) -> str:
-    """Identity of an OpenSSH public key: sha256 of its type and blob (not the comment)."""
-    return hashlib.sha256(" ".join(public_key_line.split()[:2]).encode()).hexdigest()
-
-
-def user_data_sha256(text: str | None) -> str | None:
-    return hashlib.sha256(text.encode()).hexdigest() if text else None
 
 
 def _ports(ranges: list[tuple[int, int]]) -> list[str]:
