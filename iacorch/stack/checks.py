@@ -159,6 +159,7 @@ def _provider_fields(stack: Stack, source: Source, r: _Report) -> None:
             r.add(("load_balancers", lname, "kind"), f"kind aws-alb needs the aws provider, not {kind}")
     subnets = stack.network.subnets if stack.network else {}
     if kind == "gcp":
+        _gcp_zones(stack, r)
         for sname, sn in subnets.items():
             if sn.zone is not None:
                 r.add(("network", "subnets", sname, "zone"),
@@ -182,6 +183,20 @@ def _provider_fields(stack: Stack, source: Source, r: _Report) -> None:
         if stack.groups and not stack.network:
             r.add(("groups",), f"the {kind} provider needs a network: section with a vpc and subnets",
                   key=True)
+
+
+def _gcp_zones(stack: Stack, r: _Report) -> None:
+    """A GCE zone is its region's name and a letter (us-central1-a): each zone must lie in the region."""
+    gcp = stack.provider.gcp
+    if gcp is None:
+        return
+    given = [(("provider", "gcp", "zones", i), z) for i, z in enumerate(gcp.zones)]
+    if gcp.zone:
+        given.append((("provider", "gcp", "zone"), gcp.zone))
+    for path, zone in given:
+        if zone.rpartition("-")[0] != gcp.region:
+            r.add(path, f"zone {zone} is not in region {gcp.region}",
+                  f"use zones of {gcp.region} (e.g. {gcp.region}-a), or change provider.gcp.region")
 
 
 # -- kind: aws-alb ------------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 
 import pytest
-from gcp_engine import PROJECT, REGION, Cloud, converge, edited, engine_for, load
+from gcp_engine import PROJECT, REFERENCE, REGION, STACK_PATH, Cloud, converge, edited, engine_for, load
 from google.cloud import compute_v1
 
-from iacorch.errors import ProviderError
+from iacorch.errors import ProviderError, StackError
 from moto_fixtures.gce import ApiError, OperationError
 
 pytestmark = pytest.mark.usefixtures("gcp")
@@ -147,8 +148,27 @@ def test_an_unreachable_endpoint(monkeypatch):
     assert f"cannot reach the Compute Engine API at http://127.0.0.1:{port}" in str(err.value)
 
 
-def test_a_zone_outside_the_region(gcp):
-    failed = failures(edited(("zones: [us-central1-a, us-central1-b]", "zones: [us-central1-a, us-east1-b]")))
+@pytest.mark.parametrize("new, field, zone", [
+    ("zones: [us-central1-a, us-east1-b]", "provider.gcp.zones[1]", "us-east1-b"),
+    ("zone: europe-west1-b", "provider.gcp.zone", "europe-west1-b"),
+])
+def test_a_zone_outside_the_region_is_refused_at_its_line_before_any_request(gcp, new, field, zone):
+    text = REFERENCE.replace("zones: [us-central1-a, us-central1-b]", new)
+    with pytest.raises(StackError) as err:
+        load(text)
+    assert err.value.message == f"{field}: zone {zone} is not in region {REGION}", err.value
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if new in row)
+    assert err.value.where.startswith(f"{STACK_PATH}:{line}:"), err.value.where
+    assert err.value.hint.startswith(f"use zones of {REGION}")
+    assert not gcp.requests
+
+
+def test_the_api_refusing_a_zone_outside_the_region_is_still_explained(gcp):
+    """Should a stack reach the API unchecked, the API's own refusal names the instance and what to do."""
+    sf = load()
+    settings = sf.stack.provider.gcp.model_copy(update={"zones": ["us-central1-a", "us-east1-b"]})
+    stack = sf.stack.model_copy(update={"provider": sf.stack.provider.model_copy(update={"gcp": settings})})
+    failed = failures(dataclasses.replace(sf, stack=stack))
     assert sorted(failed) == ["group.app[1]"]
     assert_clear(failed["group.app[1]"], "group.app[1]", "the zone is not in the stack's region",
                  "check provider.gcp.zones")
