@@ -1,4 +1,5 @@
-"""Command line: iacorch validate | plan | apply | destroy | status | unlock | schema | graph."""
+"""Command line: iacorch validate | plan | apply | destroy | status | unlock | rollback | releases |
+promote | reconcile | events | schema | graph."""
 
 from __future__ import annotations
 
@@ -94,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = stack_cmd("graph", "the plan's dependency graph as DOT (or SVG with Graphviz)", cmd_graph)
     sp.add_argument("--format", choices=["dot", "svg"], default="dot")
+
+    from iacorch.cli_loop import add_commands
+
+    add_commands(stack_cmd)
 
     sp = sub.add_parser("schema", help="print the JSON Schema of the stack format (for editors)")
     sp.set_defaults(func=cmd_schema)

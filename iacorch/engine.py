@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from iacorch.errors import IacorchError, PlanStaleError
 from iacorch.executor import Outcome, execute
@@ -19,7 +19,7 @@ from iacorch.hosts.releases import Revert, rollback_targets
 from iacorch.lb.layer import LbLayer
 from iacorch.addresses import parse_replica_address
 from iacorch.plan import Plan
-from iacorch.planner import plan as make_plan
+from iacorch.planner import Steering, plan as make_plan
 from iacorch.provider import IdMap, Step
 from iacorch.report import Reporter
 from iacorch.resources import Observed
@@ -76,12 +76,19 @@ class Engine:
         observed = self.hosts.observe(self.provider.observe(), extra_facts=self.balancers.facts)
         return self.balancers.observe(observed)
 
-    def plan(self, observed: Observed, *, destroy: bool = False, promote: Iterable[str] = ()) -> Plan:
-        """``promote``: services whose canary goes to every replica in this plan."""
+    def plan(self, observed: Observed, *, destroy: bool = False, promote: Iterable[str] = (),
+             steering: Steering = Steering(), replicas: Mapping[str, int] | None = None,
+             avoid: Mapping[str, str] | None = None, resources: Mapping[str, Mapping] | None = None) -> Plan:
+        """``promote``: services whose canary goes to every replica in this plan. The control
+        loop steers what the stack leaves to it: ``steering`` (group indices, instances to
+        replace), ``replicas`` (counts of autoscaled services), ``avoid`` (replica -> host to
+        move it off) and ``resources`` (limits of services with ``resources.auto``)."""
         hosts_model = self.hosts.model.promoting(promote) if promote else self.hosts.model
+        if replicas or avoid or resources:
+            hosts_model = hosts_model.steering(replicas or {}, avoid or {}, resources or {})
         return make_plan(self.stack, observed, self.provider.model, destroy=destroy,
                          layers=[hosts_model, self.balancers.model, *self.provider_layers],
-                         source=snapshot(self.sf))
+                         source=snapshot(self.sf), steering=steering)
 
     def check_fresh(self, plan: Plan, observed: Observed) -> None:
         if observed.fingerprint() != plan.observed_fingerprint:

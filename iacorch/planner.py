@@ -9,6 +9,7 @@ replacements and records dependency edges.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from iacorch.addresses import group_of, instance_address, parse_instance_address
@@ -18,8 +19,19 @@ from iacorch.plan import Action, Change, FieldChange, Plan
 from iacorch.resources import KindSpec, Layer, Observed, ObservedResource, ProviderModel, Resource, references
 from iacorch.stack.model import Stack
 
+@dataclass(frozen=True)
+class Steering:
+    """What the control loop decides on top of the stack file: instance indices of autoscaled
+    groups (within min..max), and instances to replace (a host that stopped answering)."""
+
+    groups: Mapping[str, list[int]] = field(default_factory=dict)
+    replace: frozenset[str] = frozenset()
+    reasons: Mapping[str, str] = field(default_factory=dict)  # address -> why it is replaced
+
+
 def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: bool = False,
-         layers: Iterable[Layer] = (), source: Mapping[str, Any] | None = None) -> Plan:
+         layers: Iterable[Layer] = (), source: Mapping[str, Any] | None = None,
+         steering: Steering = Steering()) -> Plan:
     """Compute the changes that make ``observed`` match ``stack`` (or nothing, for destroy).
 
     ``layers`` add desired resources on top of the instances (Docker, images,
@@ -35,7 +47,7 @@ def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: boo
         desired = list(model.infrastructure(stack))
         hosts: dict[str, list[str]] = {}
         for gname, group in stack.groups.items():
-            indices, note = group_indices(gname, group, observed)
+            indices, note = group_indices(gname, group, observed, steering.groups.get(gname))
             if note:
                 notes.append(note)
             hosts[gname] = [instance_address(gname, i) for i in indices]
@@ -45,6 +57,7 @@ def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: boo
             desired.extend(more)
             notes.extend(layer_notes)
     changes = _diff_all(desired, observed, all_kinds)
+    changes = _forced(changes, steering)
     changes = _gone_with_their_host(changes)
     changes = _propagate_replacements(changes, desired, all_kinds)
     changes = _order(changes, stack, notes, all_kinds)
@@ -53,19 +66,24 @@ def plan(stack: Stack, observed: Observed, model: ProviderModel, *, destroy: boo
                 source=dict(source or {}))
 
 
-def group_indices(name: str, group: Any, observed: Observed) -> tuple[list[int], str | None]:
+def group_indices(name: str, group: Any, observed: Observed,
+                  chosen: list[int] | None = None) -> tuple[list[int], str | None]:
     """Which instance indices the group should have.
 
     Existing indices are kept (lowest first) and gaps are filled from the
     bottom, so a replacement keeps its address and subnet. With autoscaling
-    on, a count between min and max belongs to the control loop and is kept.
+    on, a count between min and max belongs to the control loop and is kept;
+    ``chosen`` is the loop's own choice of indices (within min..max).
     """
     existing = sorted(idx for addr in observed.resources
                       if (parsed := parse_instance_address(addr)) and parsed[0] == name
                       for idx in [parsed[1]])
     size = group.size
     note = None
-    if group.autoscale is not None and group.autoscale.enabled and existing:
+    autoscaled = group.autoscale is not None and group.autoscale.enabled
+    if autoscaled and chosen is not None and size.min <= len(chosen) <= size.max:
+        return sorted(chosen), f"group.{name}: autoscaled: {len(chosen)} ({size.min}..{size.max})"
+    if autoscaled and existing:
         count = min(max(len(existing), size.min), size.max)
         note = f"group.{name}: autoscaled: {count} ({size.min}..{size.max})"
     else:
@@ -130,6 +148,18 @@ def _diff_all(desired: list[Resource], observed: Observed, kinds: Mapping[str, K
                                   before=dict(have.attrs), id=have.id, old_deps=have.deps,
                                   reason="no longer in the stack"))
     return changes
+
+
+def _forced(changes: list[Change], steering: Steering) -> list[Change]:
+    """Instances the control loop replaces although nothing in them changed."""
+    out = []
+    for c in changes:
+        if c.address in steering.replace and c.action in (Action.NOOP, Action.UPDATE):
+            why = steering.reasons.get(c.address, "the control loop replaces it")
+            c = c.with_(action=Action.REPLACE, reason=why, fields=c.fields or (
+                FieldChange("id", c.id, None, True),))
+        out.append(c)
+    return out
 
 
 def _gone_with_their_host(changes: list[Change]) -> list[Change]:

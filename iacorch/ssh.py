@@ -37,13 +37,12 @@ from iacorch.command import (
     write_secret_file,
 )
 from iacorch.errors import HostError
+from iacorch.ssh_io import CHUNK, collect, expect_banner, settles_active
 
 log = logging.getLogger("iacorch.ssh")
 # paramiko logs handshake failures (e.g. while polling a booting host) with tracebacks;
 # without this, Python's last-resort handler would print them when the app has no logging set up.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
-
-CHUNK = 256 * 1024
 
 
 def as_root(address: "HostAddress", program: str) -> str:
@@ -195,6 +194,35 @@ class SshPool:
         """Feed a file-like (e.g. ``docker save``'s stdout) into a remote command's stdin in chunks."""
         return self.run(address, command, stdin=source, timeout=timeout, check=check)
 
+    def follow(self, address: HostAddress, command: Command, on_line: Callable[[str], None],
+               stop: threading.Event) -> None:
+        """Run a long-lived command (``docker events``) on its own channel and hand each line of
+        its output to ``on_line`` until it ends or ``stop`` is set; ``HostUnreachable`` if the
+        connection goes."""
+        channel = self._open_channel(address)
+        pending = b""
+        try:
+            channel.exec_command(as_root(address, command.render()))
+            channel.shutdown_write()
+            while not stop.is_set():
+                if channel.recv_ready():
+                    data = channel.recv(CHUNK)
+                    if not data:
+                        break
+                    *lines, pending = (pending + data).split(b"\n")
+                    for line in lines:
+                        on_line(line.decode(errors="replace"))
+                elif channel.closed or channel.exit_status_ready():
+                    break
+                else:
+                    select.select([channel], [], [], 0.5)
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            self._drop(address, channel.get_transport())
+            raise HostUnreachable(f"lost {address.describe()} while following {command.masked()}: {error}",
+                                  where=address.name, hint="check the host") from None
+        finally:
+            channel.close()
+
     def wait_ready(self, address: HostAddress, timeout: float = 60.0) -> float:
         """Wait until an SSH login on the host works (a real handshake, not a TCP connect).
 
@@ -298,7 +326,7 @@ class SshPool:
         if address.jump is None:
             try:
                 sock = socket.create_connection((address.host, address.port), timeout=self.connect_timeout)
-                _expect_banner(sock, self.connect_timeout)
+                expect_banner(sock, self.connect_timeout)
                 return sock
             except socket.gaierror as error:
                 raise HostError(f"cannot resolve {address.host!r}: {error.strerror}", where=address.name,
@@ -402,8 +430,8 @@ class SshPool:
                 else:
                     writer = _StdinWriter(channel, stdin)
                     writer.start()
-                status, out, err = _collect(channel, started + timeout)
-                if status == -1 and not _settles_active(channel.get_transport()):
+                status, out, err = collect(channel, started + timeout)
+                if status == -1 and not settles_active(channel.get_transport()):
                     lost = "the connection dropped"
             except TimeoutError:
                 raise HostError(f"timed out after {timeout:.0f}s: {masked}", where=address.name,
@@ -445,42 +473,3 @@ class _StdinWriter(threading.Thread):
             self.channel.shutdown_write()
         except (OSError, EOFError, paramiko.SSHException) as error:
             self.error = error  # the remote stopped reading; its exit status tells why
-
-
-def _expect_banner(sock: socket.socket, timeout: float) -> None:
-    """Peek for the server's first bytes: a port proxy (docker-proxy) accepts TCP and then
-    closes it while sshd is not listening yet. Seen here, that is a quiet, retried EOF."""
-    try:
-        ready, _, _ = select.select([sock], [], [], timeout)
-        if not ready:
-            raise TimeoutError
-        if not sock.recv(1, socket.MSG_PEEK):
-            raise EOFError
-    except BaseException:
-        sock.close()
-        raise
-
-
-def _settles_active(transport: paramiko.Transport, wait: float = 0.5) -> bool:
-    """After a channel closed without an exit status: is the connection still up (the command
-    was killed by a signal) or going down (lost)? The transport's own EOF may lag a little."""
-    deadline = time.monotonic() + wait
-    while transport.is_active() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return transport.is_active()
-
-
-def _collect(channel: paramiko.Channel, deadline: float) -> tuple[int, bytes, bytes]:
-    out, err = bytearray(), bytearray()
-    while True:
-        while channel.recv_ready():
-            out += channel.recv(CHUNK)
-        while channel.recv_stderr_ready():
-            err += channel.recv_stderr(CHUNK)
-        finished = channel.closed or (channel.eof_received and channel.exit_status_ready())
-        if finished and not channel.recv_ready() and not channel.recv_stderr_ready():
-            return channel.recv_exit_status(), bytes(out), bytes(err)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        select.select([channel], [], [], min(remaining, 1.0))

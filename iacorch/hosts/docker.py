@@ -70,6 +70,10 @@ def start(name: str) -> Command:
     return Command.of("docker", "start", name)
 
 
+def restart(name: str, timeout: int = 5) -> Command:
+    return Command.of("docker", "restart", "--time", str(timeout), name)
+
+
 def rename(old: str, new: str) -> Command:
     return Command.of("docker", "rename", old, new)
 

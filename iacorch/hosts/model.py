@@ -46,6 +46,11 @@ class HostInputs:
     images: Mapping[str, str] = field(default_factory=dict)
     template_capacity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     promote: frozenset[str] = frozenset()  # services whose canary is promoted in this plan
+    # the control loop's choices (see iacorch.reconcile): replica counts of autoscaled services,
+    # replicas to recreate away from a host (address -> host), limits of services with resources.auto
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    avoid: Mapping[str, str] = field(default_factory=dict)
+    resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class HostModel:
@@ -57,6 +62,11 @@ class HostModel:
     def promoting(self, services) -> "HostModel":
         return HostModel(replace(self.inputs, promote=frozenset(self.inputs.promote | set(services))))
 
+    def steering(self, replicas: Mapping[str, int], avoid: Mapping[str, str],
+                 resources: Mapping[str, Mapping[str, Any]]) -> "HostModel":
+        """The same model with the control loop's counts, moves and limits."""
+        return HostModel(replace(self.inputs, replicas=dict(replicas), avoid=dict(avoid), resources=dict(resources)))
+
     def desired(self, stack: Stack, hosts: Mapping[str, list[str]], observed: Observed,
                 below: list[Resource] | None = None) -> tuple[list[Resource], list[str]]:
         out: list[Resource] = []
@@ -66,8 +76,14 @@ class HostModel:
         for group in sorted(groups_used):
             for host in hosts.get(group, []):
                 facts = observed.hosts.get(host)
+                instance = observed.resources.get(host)
                 if facts is not None and not facts.get("reachable", True):
                     notes.append(f"{host}: unreachable ({facts.get('error')}); its containers are left as they are")
+                    unreachable.add(host)
+                    continue
+                if instance is not None and instance.attrs.get("state") not in (None, "running"):
+                    # started by this plan; what runs on it is looked at once it answers again
+                    notes.append(f"{host}: {instance.attrs.get('state')}; its containers are looked at once it runs")
                     unreachable.add(host)
                     continue
                 out.append(Resource(engine_address(host), "docker_engine", {"host": host, "usable": True},
@@ -89,17 +105,25 @@ class HostModel:
         build = f"build.{name}" if svc.build else None
         if build:
             out.append(Resource(build, "local_image", {"ref": ref, "context": svc.build}))
-        cpus = svc.resources.cpus if svc.resources else None
-        memory = svc.resources.memory if svc.resources else None
+        cpus, memory = self._limits(name, svc, observed, notes)
+        reserve_cpus = svc.resources.cpus if svc.resources else None  # what placement reserves per replica
+        reserve_memory = svc.resources.memory if svc.resources else None
+        if svc.resources and svc.resources.auto:
+            reserve_cpus, reserve_memory = svc.resources.min.cpus, svc.resources.min.memory
         group_rooms = rooms.get(svc.group, [])
         if svc.mode == "global":
-            placement = place_global(name, group_rooms, cpus, memory, lambda a: parse_instance_address(a)[1])
+            placement = place_global(name, group_rooms, reserve_cpus, reserve_memory,
+                                     lambda a: parse_instance_address(a)[1])
         else:
-            wanted = range(svc.replicas)
-            placed_now = {r: current[f"service.{name}[{r}]"] for r in wanted if current.get(f"service.{name}[{r}]")}
-            placement = place(name, wanted, group_rooms, placed_now, cpus, memory)
+            wanted = self._replica_indices(name, svc, observed, notes)
+            avoid = {r: self.inputs.avoid[f"service.{name}[{r}]"] for r in wanted
+                     if f"service.{name}[{r}]" in self.inputs.avoid}
+            placed_now = {r: current[f"service.{name}[{r}]"] for r in wanted
+                          if current.get(f"service.{name}[{r}]") and r not in avoid}
+            placement = place(name, wanted, group_rooms, placed_now, reserve_cpus, reserve_memory, avoid=avoid)
         if placement.unplaced:
-            need = ", ".join(x for x in (f"{cpus:g} cpus" if cpus else "", f"{memory} bytes" if memory else "") if x)
+            need = ", ".join(x for x in (f"{reserve_cpus:g} cpus" if reserve_cpus else "",
+                                         f"{reserve_memory} bytes" if reserve_memory else "") if x)
             notes.append(f"service.{name}: replicas {list(placement.unplaced)} do not fit on the hosts of "
                          f"group {svc.group} (each needs {need or 'room'}); add hosts or lower resources")
         for host in sorted(set(placement.replicas.values()) - unreachable):
@@ -114,7 +138,7 @@ class HostModel:
             if address in held:
                 out.append(Resource(address, "container", dict(held[address].attrs), deps=held[address].deps))
                 continue
-            spec = ContainerSpec.of(stack.stack, name, svc, replica, ref)
+            spec = ContainerSpec.of(stack.stack, name, svc, replica, ref, cpus=cpus, memory=memory)
             if svc.port is not None:
                 spec = replace(spec, host_port=ports.port_for(spec, host))
             out.append(container_resource(spec, host))
@@ -124,6 +148,55 @@ class HostModel:
             if leftover is not None and leftover.attrs.get("host") == host:
                 out.append(Resource(leftover.address, "container", dict(leftover.attrs), deps=leftover.deps))
         return out
+
+    def _replica_indices(self, name: str, svc, observed: Observed, notes: list[str]) -> list[int]:
+        """Which replicas the service has. With ``autoscale``, the count between min and max
+        belongs to the control loop: the running count is kept (it is not drift), existing
+        replicas keep their numbers, and new ones fill the gaps from the bottom."""
+        auto = svc.autoscale
+        if auto is None:
+            return list(range(svc.replicas))
+        existing = sorted({int(r.address.split("[", 1)[1].split("]", 1)[0]) for r in observed.of_kind("container")
+                           if r.address.startswith(f"service.{name}[") and "~" not in r.address})
+        if name in self.inputs.replicas:
+            count = self.inputs.replicas[name]
+        elif existing:
+            count = len(existing)
+        else:
+            count = svc.replicas
+        count = min(max(count, auto.min), auto.max)
+        if existing or name in self.inputs.replicas:
+            notes.append(f"service.{name}: autoscaled: {count} ({auto.min}..{auto.max})")
+        keep = existing[:count]
+        free = (i for i in range(count + len(existing) + 1) if i not in set(keep))
+        while len(keep) < count:
+            keep.append(next(free))
+        return sorted(keep)
+
+    def _limits(self, name: str, svc, observed: Observed, notes: list[str]) -> tuple[float | None, int | None]:
+        """CPU and memory limits. With ``resources.auto`` they belong to the control loop within
+        min..max: what the replicas have now is kept (it is not drift), else the loop's choice."""
+        res = svc.resources
+        if res is None:
+            return None, None
+        if not res.auto:
+            return res.cpus, res.memory
+        lo, hi = res.min, res.max
+        chosen = self.inputs.resources.get(name)
+        if chosen is None:
+            mine = [r for r in observed.of_kind("container") if r.address.startswith(f"service.{name}[")
+                    and "~" not in r.address]
+            now = mine[0].attrs if mine else {}
+            chosen = {"cpus": now.get("cpus") or res.cpus or lo.cpus, "memory": now.get("memory") or res.memory
+                      or lo.memory}
+        cpus, memory = chosen.get("cpus"), chosen.get("memory")
+        if cpus is not None:
+            cpus = min(max(cpus, lo.cpus or cpus), hi.cpus or cpus)
+        if memory is not None:
+            memory = min(max(memory, lo.memory or memory), hi.memory or memory)
+        notes.append(f"service.{name}: autoscaled limits: cpus {cpus}, memory {memory} "
+                     f"({lo.cpus}..{hi.cpus} cpus, {lo.memory}..{hi.memory} bytes)")
+        return cpus, memory
 
     def canary_release(self, stack: Stack, service: str) -> str:
         svc = stack.services[service]

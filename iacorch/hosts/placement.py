@@ -42,14 +42,16 @@ class Placement:
 
 
 def place(service: str, wanted: Iterable[int], rooms: list[HostRoom], current: Mapping[int, str],
-          cpus: float | None, memory: int | None) -> Placement:
+          cpus: float | None, memory: int | None, avoid: Mapping[int, str] | None = None) -> Placement:
     """Place ``wanted`` replicas of ``service`` on ``rooms`` (which it updates).
 
     ``current`` says where replicas run now. They stay if their host is still
     in the group and fits; the rest go, one by one in replica order, to the
     host with the fewest replicas of this service, then the fewest in all,
-    then the first in group order.
+    then the first in group order. A replica in ``avoid`` goes to another host
+    than the one named there when any other fits.
     """
+    avoid = avoid or {}
     by_addr = {r.address: r for r in rooms}
     wanted = sorted(wanted)
     out: dict[int, str] = {}
@@ -64,6 +66,8 @@ def place(service: str, wanted: Iterable[int], rooms: list[HostRoom], current: M
         if replica in out:
             continue
         candidates = [r for r in rooms if r.fits(cpus, memory)]
+        elsewhere = [r for r in candidates if r.address != avoid.get(replica)]
+        candidates = elsewhere or candidates
         if not candidates:
             unplaced.append(replica)
             continue

@@ -139,6 +139,18 @@ class HostSteps:
             switch.activate(name, spec.host_port, docker.start(name), deadline=self._deadline(spec),
                             drain_timeout=0, where=c.address)
 
+    def restart_replica(self, address: str, info: dict, ids: IdMap) -> None:
+        """The control loop's restart of a replica that exited or turned unhealthy: drained in the
+        load balancers, (re)started, and let back in once Docker and HAProxy both say healthy."""
+        service, replica = _replica_of(address)
+        svc = self.sf.stack.services[service]
+        host = self.resolve(info["host"], ids)
+        spec = ContainerSpec.of(self.stack, service, svc, replica, info.get("image") or "",
+                                host_port=info.get("host_port"))
+        start = docker.start(info["name"]) if info["state"] != "running" else docker.restart(info["name"])
+        self._switch(service, replica, host, ids).activate(
+            info["name"], info.get("host_port"), start, deadline=self._deadline(spec), drain_timeout=0, where=address)
+
     def delete_container(self, c: Change, ids: IdMap) -> None:
         host = self.resolve(c.before["host"], ids)
         base = c.address.split("~", 1)[0]

@@ -234,4 +234,8 @@ class Group(Spec):
 
 class Reconcile(Spec):
     on: str | None = Field(None, description="group whose first host runs the control loop as a service")
-    interval: Duration = 5.0
+    interval: Duration = Field(5.0, description="time between passes (a dying container wakes the loop early)")
+    replace_after: Duration = Field(30.0, description="a host unreachable this long is replaced")
+    max_restarts: int = Field(3, ge=1, description="restarts within restart_window before a replica is recreated")
+    restart_window: Duration = 600.0
+    restart_backoff: Duration = Field(2.0, description="first wait between restarts of a replica; doubles")

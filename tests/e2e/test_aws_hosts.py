@@ -4,6 +4,7 @@ the EC2 API is simulated, the VMs, sshd, apt, Docker and the app are real."""
 from __future__ import annotations
 
 import collections
+import json
 import urllib.request
 
 import boto3
@@ -80,3 +81,28 @@ def test_without_bindings_moto_addresses_are_never_dialed(aws_web, tmp_path):
     plan = bare("plan", stack, check=False)
     assert plan.returncode == 0
     assert "unreachable" in plan.stdout and "has no host binding" in plan.stdout
+
+
+def test_a_terminated_instance_is_made_again_by_the_control_loop(aws_web):
+    cli, stack, binder, server = aws_web
+    ec2 = boto3.client("ec2", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    before = answers(cli, stack)
+    victim_host = before["1"]["host"]
+    found = ec2.describe_instances(Filters=[{"Name": "tag:iacorch:address", "Values": [victim_host]},
+                                            {"Name": "instance-state-name", "Values": ["running"]}])
+    victim = found["Reservations"][0]["Instances"][0]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[victim])
+    assert wait_until(lambda: victim not in binder.vms, timeout=60)  # its VM is gone with it
+    healed = cli("reconcile", stack, "--passes", "2", "--json", timeout=900)
+    events = [json.loads(line) for line in healed.stdout.splitlines() if line.startswith("{")]
+    assert {"subject": victim_host, "action": "take out"} in [{k: e[k] for k in ("subject", "action")} for e in events]
+    made = [e for e in events if e["subject"] == victim_host and e["action"] == "create"]
+    assert made and made[0]["result"] == "ok", events
+    after = answers(cli, stack)
+    assert len(after) == 3 and all(r["health"] == "healthy" for r in after.values())
+    assert after["1"]["host"] == victim_host and victim not in binder.vms
+    logged = cli("events", stack, "--json").stdout
+    assert victim_host in logged and '"create"' in logged
+    again = cli("plan", stack, "--detailed-exitcode", check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
