@@ -328,6 +328,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             data["load_balancers"] = engine.balancers.status(observed)
             if hasattr(engine.provider, "lb_status"):  # load balancers the cloud runs (aws-alb)
                 data["load_balancers"].update(engine.provider.lb_status(observed))
+            from iacorch.reconcile.loop import recommendations
+
+            for name, rec in recommendations(engine, observed).items():
+                data["services"][name]["resources"] = rec
     finally:
         reporter.close()
     if args.json:

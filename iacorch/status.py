@@ -63,6 +63,12 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(table(["REPLICA", "HOST", "STATE", "HEALTH", "RELEASE", "PORT"],
                             [[r["id"], r["host"], r["state"], r["health"] or "-", r["release"] or "-",
                               r["port"] or "-"] for r in svc["replicas"]]))
+        if svc.get("resources"):
+            rec, now = svc["resources"]["recommended"], svc["resources"]["limits"]
+            lines.append(f"  resources (auto): peak use {svc['resources']['peak_cpus']:g} cpus, "
+                         f"{svc['resources']['peak_memory'] // 2**20} MiB; limits now {now['cpus']} cpus, "
+                         f"{(now['memory'] or 0) // 2**20} MiB; recommended {rec['cpus']:g} cpus, "
+                         f"{rec['memory'] // 2**20} MiB")
         lines.append("")
     for name, lb in (data.get("load_balancers") or {}).items():
         lines.append(f"load balancer {name} ({lb['kind']} on group {lb['group']}): {lb['url'] or 'no address yet'}")

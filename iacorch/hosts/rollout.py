@@ -145,9 +145,11 @@ class ReplicaSwitch:
 
     def activate(self, candidate: str, port: int | None, start: Command, *, deadline: float,
                  drain_timeout: float, where: str, settle: float = 1.0,
-                 current_port: int | None | bool = False) -> Timings:
+                 current_port: int | None | bool = False, lb_gate: bool = False) -> Timings:
         """Make ``candidate`` (started by ``start``) serve the replica; see the module's steps.
-        ``current_port`` is the slot of the instance serving now, when the caller knows it."""
+        ``current_port`` is the slot of the instance serving now, when the caller knows it.
+        ``lb_gate``: a restart of a release that was healthy before: HAProxy's own check of the
+        same endpoint is enough, without waiting for Docker's next check (when there is an LB)."""
         timings = Timings()
         server = slot_server(self.service, self.replica, port)
         if candidate == self.name:
@@ -162,7 +164,7 @@ class ReplicaSwitch:
         self.pool.run(self.host, start, timeout=900)
         timings.started = time.monotonic() - t0
         t1 = time.monotonic()
-        self._until_ready(candidate, server, lb, deadline, settle, where)
+        self._until_ready(candidate, server, lb, deadline, settle, where, lb_gate=lb_gate)
         timings.ready = time.monotonic() - t1
         t2 = time.monotonic()
         if lb or old_lb:
@@ -185,7 +187,7 @@ class ReplicaSwitch:
                                             '>/dev/null 2>&1; docker rename "$1" "$1.$t"', "retire", self.name))
 
     def _until_ready(self, candidate: str, server: str | None, lb: Balancers, limit: float, settle: float,
-                     where: str) -> None:
+                     where: str, lb_gate: bool = False) -> None:
         """Docker's health check and HAProxy's own checks, polled side by side."""
         deadline = time.monotonic() + limit
         settled = time.monotonic() + settle
@@ -197,7 +199,8 @@ class ReplicaSwitch:
                 state, health = (docker_poll.result().stdout.split() + ["?", "?"])[:2]
                 lb_ok, lb_why = lb_poll.result() if lb_poll else (True, "")
                 now = time.monotonic()
-                docker_ok = state == "running" and (health == "healthy" or (health == "none" and now >= settled))
+                docker_ok = state == "running" and (health == "healthy" or (health == "none" and now >= settled)
+                                                    or (lb_gate and lb_wanted and health == "starting"))
                 if docker_ok and lb_ok:
                     return
                 failed = state in ("exited", "dead") or health == "unhealthy"

@@ -149,7 +149,8 @@ class HostSteps:
                                 host_port=info.get("host_port"))
         start = docker.start(info["name"]) if info["state"] != "running" else docker.restart(info["name"])
         self._switch(service, replica, host, ids).activate(
-            info["name"], info.get("host_port"), start, deadline=self._deadline(spec), drain_timeout=0, where=address)
+            info["name"], info.get("host_port"), start, deadline=self._deadline(spec), drain_timeout=0, where=address,
+            lb_gate=True)
 
     def delete_container(self, c: Change, ids: IdMap) -> None:
         host = self.resolve(c.before["host"], ids)

@@ -33,9 +33,9 @@ from iacorch.lb.model import haproxy_address, parse_server_line
 from iacorch.lock import StackLock
 from iacorch.plan import Action, Plan
 from iacorch.provider import IdMap
-from iacorch.reconcile.decide import Decision, Event, Memory, Settings, decide
+from iacorch.reconcile.decide import Decision, Event, Memory, Settings, decide, recommend
 from iacorch.reconcile.events import EventLog
-from iacorch.reconcile.metrics import Metrics, parse_stats, stats_command
+from iacorch.reconcile.metrics import Metrics, Usage, parse_stats, stats_command
 from iacorch.resources import Observed
 from iacorch.ssh import HostAddress
 from iacorch.command import Command
@@ -52,6 +52,48 @@ class PassResult:
     plan: Plan | None = None
     events: list[Event] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def container_usage(engine, observed: Observed) -> dict[str, Usage]:
+    """CPU and memory in use by each running container of the stack (``docker stats``, hosts in parallel)."""
+    hosts = sorted({i["host"] for i in (observed.runtime.get("containers") or {}).values()
+                    if (observed.hosts.get(i["host"]) or {}).get("reachable")})
+
+    def stats_of(host: str) -> str:
+        try:
+            address = engine.provider.host_address(host, None)
+            return engine.pool.run(address, stats_command(engine.stack.stack), check=False, timeout=30).stdout
+        except IacorchError as exc:
+            log.info("no docker stats from %s: %s", host, exc.message)
+            return ""
+
+    usage: dict[str, Usage] = {}
+    if hosts:
+        with ThreadPoolExecutor(max_workers=min(8, len(hosts)), thread_name_prefix="stats") as pool:
+            for text in pool.map(stats_of, hosts):
+                usage.update(parse_stats(text))
+    return usage
+
+
+def recommendations(engine, observed: Observed, settings: Settings = Settings()) -> dict[str, dict]:
+    """For services with ``resources.auto``: peak use now, the limits they have, and what the loop would set."""
+    auto = {n: s for n, s in engine.stack.services.items() if s.resources and s.resources.auto}
+    if not auto:
+        return {}
+    usage = container_usage(engine, observed)
+    out = {}
+    for name, svc in sorted(auto.items()):
+        mine = [(a, i) for a, i in (observed.runtime.get("containers") or {}).items()
+                if a.startswith(f"service.{name}[") and "~" not in a and i["name"] in usage]
+        if not mine:
+            continue
+        cores = max(usage[i["name"]].cpu_percent for _, i in mine) / 100.0
+        memory = max(usage[i["name"]].memory for _, i in mine)
+        limits = observed.resources[mine[0][0]].attrs if mine[0][0] in observed.resources else {}
+        out[name] = {"peak_cpus": round(cores, 3), "peak_memory": memory,
+                     "limits": {"cpus": limits.get("cpus"), "memory": limits.get("memory")},
+                     "recommended": recommend(svc.resources, cores, memory, settings)}
+    return out
 
 
 class Reconciler:
@@ -144,24 +186,9 @@ class Reconciler:
         wants_requests = any(s.autoscale and s.autoscale.requests_per_replica for s in services)
         if not wants_usage and not wants_requests:
             return None
-        usage, requests = {}, {}
-        hosts = sorted({i["host"] for i in (observed.runtime.get("containers") or {}).values()
-                        if (observed.hosts.get(i["host"]) or {}).get("reachable")})
-        if wants_usage and hosts:
-            with ThreadPoolExecutor(max_workers=min(8, len(hosts)), thread_name_prefix="stats") as pool:
-                for text in pool.map(self._stats_of, hosts):
-                    usage.update(parse_stats(text))
-        if wants_requests:
-            requests = self._requests(observed)
+        usage = container_usage(self.engine, observed) if wants_usage else {}
+        requests = self._requests(observed) if wants_requests else {}
         return Metrics(usage=usage, requests=requests, time=self.clock())
-
-    def _stats_of(self, host: str) -> str:
-        try:
-            address = self.engine.provider.host_address(host, None)
-            return self.engine.pool.run(address, stats_command(self.stack.stack), check=False, timeout=30).stdout
-        except IacorchError as exc:
-            log.info("no docker stats from %s: %s", host, exc.message)
-            return ""
 
     def _requests(self, observed: Observed) -> dict[str, int]:
         """Each service's request total, summed over its backends on every HAProxy."""

@@ -99,7 +99,9 @@ def _references(stack: Stack, r: _Report) -> None:
                 r.add(("load_balancers", lname, *field), f"port {port} is already used on group {lb.group} by {other}")
             taken.setdefault((lb.group, port), name)
     if stack.reconcile and stack.reconcile.on:
-        r.ref(("reconcile", "on"), "group", stack.reconcile.on, stack.groups, "groups")
+        r.add(("reconcile", "on"), "running the control loop as a service on a host is not supported yet",
+              hint="remove reconcile.on and run `iacorch reconcile STACKFILE --watch` where the stack's state "
+                   "and credentials are (for example as a systemd unit)")
 
 
 _RESERVED_ADDRESSES = {"aws": 5, "gcp": 4, "local": 3}

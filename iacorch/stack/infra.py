@@ -233,7 +233,8 @@ class Group(Spec):
 
 
 class Reconcile(Spec):
-    on: str | None = Field(None, description="group whose first host runs the control loop as a service")
+    on: str | None = Field(None, description="reserved: a group whose host would run the control loop "
+                                             "(not supported yet; run `iacorch reconcile --watch`)")
     interval: Duration = Field(5.0, description="time between passes (a dying container wakes the loop early)")
     replace_after: Duration = Field(30.0, description="a host unreachable this long is replaced")
     max_restarts: int = Field(3, ge=1, description="restarts within restart_window before a replica is recreated")

@@ -5,6 +5,7 @@ show it; `plan` after autoscaling shows no drift."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -21,6 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("reconcile")]
 
 AUTOSCALE = ("    autoscale: {min: 2, max: 4, requests_per_replica: 25, scale_down_window: 10s, cooldown: 5s}\n"
              "load_balancers:")
+VERTICAL = "resources: {auto: true, cpus: 1, memory: 128M, min: {cpus: 0.2, memory: 32M}, max: {cpus: 1, memory: 128M}}"
+MiB = 1024 * 1024
 RECONCILE = "reconcile: {interval: 2s, replace_after: 60s, restart_backoff: 1s}\nload_balancers:"
 
 
@@ -30,6 +33,8 @@ def loop(tmp_path_factory):
     name = unique_name("heal")
     stack = demo_stack_file(tmp, name, replicas=2, hosts=2)
     text = stack.read_text().replace("load_balancers:", AUTOSCALE, 1).replace("load_balancers:", RECONCILE, 1)
+    assert "resources: {memory: 64M}" in text
+    text = text.replace("resources: {memory: 64M}", VERTICAL)
     stack.write_text(text)
     cli = Cli(tmp / "home")
     cli("apply", stack, "--auto-approve")
@@ -69,12 +74,41 @@ def full(cli, stack, count: int) -> bool:
     return n == count == len(status["services"]["web"]["replicas"])
 
 
+def vm_of(name: str, host: str) -> str:
+    return f"iacorch-{name}-{host.removeprefix('group.').replace('[', '-').rstrip(']')}"
+
+
+def test_vertical_limits_follow_use_in_place_and_status_shows_them(loop):
+    cli, stack, name = loop
+
+    def resized():
+        rec = cli.status(stack)["services"]["web"].get("resources")
+        return rec if rec and rec["limits"]["cpus"] is not None and rec["limits"]["cpus"] < 1 else None
+
+    assert wait_until(resized, timeout=90, poll=1.0)
+    status = cli.status(stack)
+    rec = status["services"]["web"]["resources"]
+    assert 0.2 <= rec["limits"]["cpus"] < 1 and 32 * MiB <= rec["limits"]["memory"] < 128 * MiB, rec
+    assert rec["peak_memory"] > 0 and rec["recommended"]["cpus"] >= 0.2
+    resize = [e for e in events(cli, stack, 0) if e["action"] == "resize"]
+    assert resize and "(in place)" in resize[0]["reason"], resize
+    for replica in status["services"]["web"]["replicas"]:
+        nano, memory, started = DockerCli().text([
+            "exec", vm_of(name, replica["host"]), "docker", "inspect", "-f",
+            "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.State.StartedAt}}", replica["container"]]).split()
+        assert int(nano) == round(rec["limits"]["cpus"] * 1e9) and int(memory) == rec["limits"]["memory"]
+        started_at = datetime.datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
+        assert started_at < resize[0]["time"]  # not restarted: docker update changed the limits in place
+    shown = cli("status", stack).stdout
+    assert "resources (auto): peak use" in shown and "recommended" in shown
+
+
 def test_a_killed_replica_is_restarted_and_back_in_the_lb(loop):
     cli, stack, name = loop
     assert wait_until(lambda: full(cli, stack, 2), timeout=60)
     _, status = serving(cli, stack)
     victim = status["services"]["web"]["replicas"][0]
-    vm = f"iacorch-{name}-{victim['host'].removeprefix('group.').replace('[', '-').rstrip(']')}"
+    vm = vm_of(name, victim["host"])
     since = time.time()
     DockerCli().run(["exec", vm, "docker", "kill", victim["container"]])
     assert wait_until(lambda: full(cli, stack, 2), timeout=60)
@@ -87,7 +121,7 @@ def test_a_stopped_vm_is_taken_out_started_again_and_its_replicas_serve_again(lo
     assert wait_until(lambda: full(cli, stack, 2), timeout=60)
     _, status = serving(cli, stack)
     host = status["services"]["web"]["replicas"][-1]["host"]
-    vm = f"iacorch-{name}-{host.removeprefix('group.').replace('[', '-').rstrip(']')}"
+    vm = vm_of(name, host)
     since = time.time()
     DockerCli().run(["stop", "--time", "5", vm])
     assert wait_until(lambda: full(cli, stack, 2), timeout=180, poll=1.0)

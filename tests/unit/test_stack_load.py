@@ -76,6 +76,10 @@ def test_stack_models_are_frozen():
      "'machine_type' is not used by the aws provider"),
     ("subnet too small", ("10.20.2.0/24", "10.20.2.0/30"), "10.20.2.0/30", "has 0 usable addresses"),
     ("bad bounds", ("min: 2, max: 6, desired: 3", "min: 4, max: 2"), "min: 4", "min (4) is greater than max (2)"),
+    ("loop on a host", ("services:\n", "reconcile: {on: edge}\nservices:\n"), "reconcile: {on: edge}",
+     "reconcile.on: running the control loop as a service on a host is not supported yet"),
+    ("autoscale bounds", ("replicas: 3\n", "replicas: 3\n    autoscale: {min: 5, max: 2, cpu_target: 50}\n"),
+     "autoscale: {min: 5", "min (5) is greater than max (2)"),
 ])
 def test_each_problem_names_file_line_and_field(case, edit, needle, message):
     old, new = edit
