@@ -112,6 +112,10 @@ class CloudHosts:
     def name_of(self, ident: str) -> str:
         return ident
 
+    def template_capacity(self) -> dict[str, dict]:
+        """Template -> {cpus, memory} known from its instance or machine type, for placement."""
+        return {}
+
     # -- shared -----------------------------------------------------------------------------
     def remember(self, observed: Observed) -> None:
         with self._lock:
@@ -163,6 +167,24 @@ class CloudHosts:
         with self._lock:
             self._instances[address] = known
         return known
+
+
+class ReachesHosts:
+    """What a cloud provider offers the host layer and load balancers, delegated to its ``hosts``."""
+
+    hosts: CloudHosts
+
+    def host_address(self, address: str, ids: IdMap | None = None) -> HostAddress:
+        return self.hosts.address(address, ids)
+
+    def peer_ip(self, address: str, ids: IdMap | None = None) -> str | None:
+        return self.hosts.peer_ip(address, ids)
+
+    def lb_url(self, address: str, port: int, scheme: str = "http") -> str | None:
+        return self.hosts.lb_url(address, port, scheme)
+
+    def template_capacity(self) -> dict[str, dict]:
+        return self.hosts.template_capacity()
 
 
 def capacity_table(sf: StackFile, field: str, sizes: dict[str, tuple[float, float]],

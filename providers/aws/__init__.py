@@ -7,7 +7,6 @@ from __future__ import annotations
 from iacorch.keys import public_keys
 from iacorch.provider import IdMap, Step
 from iacorch.resources import Observed
-from iacorch.ssh import HostAddress
 from iacorch.stack.load import StackFile
 from providers.aws.alb_apply import AlbSteps
 from providers.aws.alb_model import KINDS as ALB_KINDS
@@ -15,14 +14,15 @@ from providers.aws.alb_model import AwsAlbLayer
 from providers.aws.alb_observe import observe_albs
 from providers.aws.alb_status import lb_status
 from providers.aws.apply import AwsInputs, AwsSteps
-from providers.aws.hosts import AwsHosts, template_capacity
+from providers.aws.hosts import AwsHosts
 from providers.aws.lock import DEFAULT_TABLE, DynamoLock, S3Lock
 from providers.aws.model import AwsModel
 from providers.aws.observe import observe
 from providers.aws.session import AwsSession
+from providers.hosts import ReachesHosts
 
 
-class AwsProvider:
+class AwsProvider(ReachesHosts):
     name = "aws"
 
     def __init__(self, sf: StackFile) -> None:
@@ -47,18 +47,6 @@ class AwsProvider:
         observed = observe_albs(self.session, self.sf.stack.stack, observe(self.session, self.sf.stack.stack))
         self.hosts.remember(observed)
         return observed
-
-    def host_address(self, address: str, ids: IdMap | None = None) -> HostAddress:
-        return self.hosts.address(address, ids)
-
-    def peer_ip(self, address: str, ids: IdMap | None = None) -> str | None:
-        return self.hosts.peer_ip(address, ids)
-
-    def lb_url(self, address: str, port: int, scheme: str = "http") -> str | None:
-        return self.hosts.lb_url(address, port, scheme)
-
-    def template_capacity(self) -> dict[str, dict]:
-        return template_capacity(self.sf)
 
     def resolve_secret(self, scheme: str, ref: str) -> str:
         """ssm:/path (SecureString, decrypted) and secretsmanager:name[:key] on this stack's account."""

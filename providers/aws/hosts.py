@@ -31,6 +31,9 @@ class AwsHosts(CloudHosts):
     def local_endpoint(self) -> bool:
         return self.session.local_endpoint
 
+    def template_capacity(self) -> dict[str, dict]:
+        return template_capacity(self.sf)
+
     def describe(self, address: str, ident: str) -> dict[str, Any]:
         with translate(address):
             found = self.session.client("ec2").describe_instances(InstanceIds=[ident])["Reservations"]

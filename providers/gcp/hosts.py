@@ -37,6 +37,9 @@ class GcpHosts(CloudHosts):
         here (they start with the stack and end in a digest), and make a tidy known_hosts entry."""
         return ident.rsplit("/", 1)[-1]
 
+    def template_capacity(self) -> dict[str, dict]:
+        return template_capacity(self.sf)
+
     def describe(self, address: str, ident: str) -> dict[str, Any]:
         with translate(address, self.session.endpoint):
             item = self.session.call("instances", "get", **locate(ident)[1])

@@ -10,16 +10,16 @@ from iacorch.keys import public_keys
 from iacorch.lock import FileLockBackend
 from iacorch.provider import IdMap, Step
 from iacorch.resources import Observed
-from iacorch.ssh import HostAddress
 from iacorch.stack.load import StackFile
 from providers.gcp.apply import GcpSteps, TemplateInputs
-from providers.gcp.hosts import GcpHosts, template_capacity
+from providers.gcp.hosts import GcpHosts
 from providers.gcp.model import GcpModel
 from providers.gcp.observe import observe
 from providers.gcp.session import GceSession
+from providers.hosts import ReachesHosts
 
 
-class GcpProvider:
+class GcpProvider(ReachesHosts):
     name = "gcp"
 
     def __init__(self, sf: StackFile) -> None:
@@ -41,18 +41,6 @@ class GcpProvider:
         observed = observe(self.session, self.sf.stack.stack)
         self.hosts.remember(observed)
         return observed
-
-    def host_address(self, address: str, ids: IdMap | None = None) -> HostAddress:
-        return self.hosts.address(address, ids)
-
-    def peer_ip(self, address: str, ids: IdMap | None = None) -> str | None:
-        return self.hosts.peer_ip(address, ids)
-
-    def lb_url(self, address: str, port: int, scheme: str = "http") -> str | None:
-        return self.hosts.lb_url(address, port, scheme)
-
-    def template_capacity(self) -> dict[str, dict]:
-        return template_capacity(self.sf)
 
     def apply(self, step: Step, ids: IdMap) -> str | None:
         if self._steps is None:
