@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -29,6 +30,30 @@ def demo_stack_file(tmp: pathlib.Path, name: str, *, replicas: int = 6, hosts: i
     path = tmp / f"{name}.yaml"
     path.write_text(text)
     return path
+
+
+def reference_stack(tmp: pathlib.Path, name: str) -> pathlib.Path:
+    """A copy of stacks/NAME.yaml whose build context still points at stacks/demo-app."""
+    from moto_fixtures.demo import prepare_demo_app
+
+    prepare_demo_app()
+    path = tmp / f"{name}.yaml"
+    path.write_text((ROOT / "stacks" / f"{name}.yaml").read_text().replace(
+        "build: ./demo-app", f"build: {ROOT / 'stacks' / 'demo-app'}"))
+    return path
+
+
+@contextlib.contextmanager
+def destroyed_at_end(cli: Cli, stack: pathlib.Path, binder):
+    """Destroy the stack when the block ends, wait for the binder to drop its VMs, and check it had no errors."""
+    from moto_fixtures.binder import wait_until
+
+    try:
+        yield
+    finally:
+        cli("destroy", stack, "--auto-approve", check=False)
+        wait_until(lambda: not binder.vms, timeout=60)
+        assert not binder.errors, binder.errors
 
 
 class Cli:

@@ -9,8 +9,8 @@ import urllib.request
 
 import boto3
 import pytest
+from e2e_stacks import Cli, destroyed_at_end, reference_stack
 
-from e2e_stacks import ROOT, Cli
 from moto_fixtures.aws import MotoServer
 from moto_fixtures.binder import MotoHostBinder, wait_until
 
@@ -19,26 +19,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("aws-hosts")]
 
 @pytest.fixture(scope="module")
 def aws_web(tmp_path_factory, vm_testbed):
-    from moto_fixtures.demo import prepare_demo_app
-
-    prepare_demo_app()
     tmp = tmp_path_factory.mktemp("aws-hosts")
     server = MotoServer().start()
     home = tmp / "home"
     bindings = tmp / "bindings.json"
-    stack = tmp / "aws-web.yaml"
-    stack.write_text((ROOT / "stacks" / "aws-web.yaml").read_text().replace(
-        "build: ./demo-app", f"build: {ROOT / 'stacks' / 'demo-app'}"))
+    stack = reference_stack(tmp, "aws-web")
     cli = Cli(home, {**server.env(), "IACORCH_HOST_BINDINGS": str(bindings)})
     cli("plan", stack)  # the first plan generates the stack's SSH key; the hosts behind instances accept it
     key = (home / "stacks" / "aws-web" / "id_ed25519.pub").read_text()
-    with MotoHostBinder(vm_testbed, server.url, bindings, key) as binder:
-        try:
-            yield cli, stack, binder, server
-        finally:
-            cli("destroy", stack, "--auto-approve", check=False)
-            wait_until(lambda: not binder.vms, timeout=60)
-            assert not binder.errors, binder.errors
+    with MotoHostBinder(vm_testbed, server.url, bindings, key) as binder, destroyed_at_end(cli, stack, binder):
+        yield cli, stack, binder, server
     server.stop()
 
 
@@ -76,7 +66,7 @@ def test_apply_installs_docker_and_runs_the_service_on_real_hosts(aws_web):
 
 
 def test_without_bindings_moto_addresses_are_never_dialed(aws_web, tmp_path):
-    cli, stack, binder, server = aws_web
+    _cli, stack, _binder, server = aws_web
     bare = Cli(tmp_path / "home", {**server.env()})
     plan = bare("plan", stack, check=False)
     assert plan.returncode == 0
