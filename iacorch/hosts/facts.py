@@ -132,14 +132,23 @@ class HostFacts:
 Fact = tuple[Command, Callable[[StepResult], Any]]
 
 
+# systemd's own word on the machine: a host shutting down or still booting answers SSH while
+# its Docker is gone or not up yet; that is not a host without Docker
+SYSTEM_STATE = Command.shell("systemctl is-system-running 2>/dev/null; exit 0")
+NOT_READY = {"stopping": "shutting down", "starting": "still booting", "initializing": "still booting"}
+
+
 def host_facts_script(stack: str, extra: Mapping[str, Fact] | None = None) -> Script:
     steps = [docker.version(), docker.images(), docker.containers_of(stack), docker.capacity()]
     steps += [cmd for cmd, _ in (extra or {}).values()]
-    return Script.of(*steps, stop_on_failure=False)
+    return Script.of(*steps, SYSTEM_STATE, stop_on_failure=False)
 
 
 def parse_host_facts(result: ScriptResult, extra: Mapping[str, Fact] | None = None) -> HostFacts:
     version, images, containers, capacity, *rest = result.steps
+    system = rest[len(extra or {})].stdout.strip() if len(rest) > len(extra or {}) else ""
+    if system in NOT_READY:
+        return HostFacts(reachable=False, error=f"{NOT_READY[system]} (systemd is {system})")
     has_docker = version.exit_status == 0
     return HostFacts(
         reachable=True,

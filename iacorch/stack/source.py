@@ -91,7 +91,9 @@ def _build(node: yaml.Node, path: Path, source: Source, loader: yaml.SafeLoader)
                 raise StackError("YAML merge keys (<<) are not supported",
                                  where=f"{source.filename}:{Mark.of(key_node).line}:{Mark.of(key_node).column}")
             key = loader.construct_object(key_node)
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
+            if isinstance(key, bool):
+                key = key_node.value  # as written: YAML 1.1 would make `on:` (reconcile.on) the key True
+            elif not isinstance(key, (str, int)):
                 key = str(key)
             if key in out:
                 first = source.keys[path + (key,)]

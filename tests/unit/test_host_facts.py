@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import pathlib
 
@@ -46,14 +48,26 @@ def test_version_images_capacity():
 
 def test_one_script_reads_everything_and_splits_back():
     script = host_facts_script("demo")
-    assert isinstance(script, Script) and len(script.steps) == 4 and not script.stop_on_failure
+    assert isinstance(script, Script) and len(script.steps) == 5 and not script.stop_on_failure
     outputs = [(RECORDED / "docker_version.txt").read_text(), (RECORDED / "docker_images.txt").read_text(),
-               (RECORDED / "docker_inspect_demo.json").read_text(), (RECORDED / "capacity.txt").read_text()]
+               (RECORDED / "docker_inspect_demo.json").read_text(), (RECORDED / "capacity.txt").read_text(), "running"]
     stdout = b"".join(f"{out}\n@@iacorch-step {script.token} {i} 0@@\n".encode() for i, out in enumerate(outputs))
-    stderr = b"".join(f"\n@@iacorch-step {script.token} {i} 0@@\n".encode() for i in range(4))
+    stderr = b"".join(f"\n@@iacorch-step {script.token} {i} 0@@\n".encode() for i in range(5))
     facts = parse_host_facts(script.parse(stdout, stderr, 0))
     assert facts.reachable and facts.docker == "20.10.24+dfsg1"
     assert len(facts.containers) == 2 and facts.capacity["cpus"] == 2
+
+
+@pytest.mark.parametrize("state, reachable, error", [
+    ("running", True, None), ("degraded", True, None),
+    ("stopping", False, "shutting down (systemd is stopping)"), ("starting", False, "still booting (systemd is starting)"),
+])
+def test_a_host_shutting_down_or_booting_is_not_a_host_without_docker(state, reachable, error):
+    script = host_facts_script("demo")
+    stdout = b"".join(f"\n@@iacorch-step {script.token} {i} {127 if i < 3 else 0}@@\n".encode() for i in range(4))
+    stdout += f"{state}\n@@iacorch-step {script.token} 4 0@@\n".encode()
+    facts = parse_host_facts(script.parse(stdout, b"", 0))
+    assert (facts.reachable, facts.error) == (reachable, error)
 
 
 def test_a_host_without_docker():
