@@ -26,6 +26,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from iacorch.addresses import parse_instance_address
@@ -126,7 +127,11 @@ class CloudHosts:
 
     def address(self, address: str, ids: IdMap | None) -> HostAddress:
         instance = self._instance(address, ids)
-        group = parse_instance_address(address)[0]
+        parsed = parse_instance_address(address)
+        if parsed is None:
+            raise ProviderError(f"{address} is not an instance of a group", where=address,
+                                hint="this is a bug in iacorch")
+        group = parsed[0]
         template = self.sf.stack.groups[group].template
         ssh = self.sf.stack.launch_templates[template].ssh
         key = private_key_path(self.sf, template)
@@ -187,8 +192,8 @@ class ReachesHosts:
         return self.hosts.template_capacity()
 
 
-def capacity_table(sf: StackFile, field: str, sizes: dict[str, tuple[float, float]],
-                   parse=None) -> dict[str, dict]:
+def capacity_table(sf: StackFile, field: str, sizes: Mapping[str, tuple[float, float]],
+                   parse: Callable[[str], tuple[float, float] | None] | None = None) -> dict[str, dict]:
     """Template -> {cpus, memory bytes} for templates whose ``field`` (instance or machine type) is known."""
     out = {}
     for name, tpl in sf.stack.launch_templates.items():
