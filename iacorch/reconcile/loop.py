@@ -117,7 +117,19 @@ class Reconciler:
         done = 0
         while not self._stop.is_set():
             self.wake.clear()
-            result = self.run_once()
+            try:
+                result = self.run_once()
+            except IacorchError as exc:
+                if passes is not None:
+                    raise
+                # watching for good: a pass that failed (the lock held by an apply, an API error, a
+                # refused host key) is an event, and the next pass tries again
+                failed = PassResult(Decision())
+                self._record(failed, Event(self.clock(), f"stack {self.stack.stack}", "pass", str(exc), "failed"))
+                if on_pass:
+                    on_pass(failed)
+                self.wake.wait(interval)
+                continue
             done += 1
             if on_pass:
                 on_pass(result)
