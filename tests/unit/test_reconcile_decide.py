@@ -267,3 +267,27 @@ def test_parse_docker_stats():
     usage = parse_stats(text)
     assert usage["s-web-0"] == Usage(12.5, int(20.5 * MiB), 256 * MiB)
     assert usage["s-web-1"].memory == int(1.2 * 1024 * MiB)
+
+
+def test_a_failed_pass_is_an_event_and_watching_goes_on(tmp_path):
+    import pytest
+
+    from iacorch.errors import IacorchError
+    from iacorch.reconcile.events import EventLog
+    from iacorch.reconcile.loop import Reconciler
+
+    class Busy:  # an engine whose stack is locked by someone's apply
+        stack = stack()
+        calls = 0
+
+        def observe(self):
+            Busy.calls += 1
+            raise IacorchError("stack 's' is locked by apply")
+
+    seen = []
+    loop = Reconciler(Busy(), events=EventLog("s", str(tmp_path / "events.jsonl")))
+    loop.watch(0.01, on_pass=lambda r: (seen.extend(r.events), Busy.calls >= 3 and loop.stop()))
+    assert Busy.calls == 3 and [e.result for e in seen] == ["failed"] * 3
+    assert "locked by apply" in loop.log.read()[0].reason
+    with pytest.raises(IacorchError):
+        Reconciler(Busy(), events=EventLog("s", str(tmp_path / "other.jsonl"))).watch(0.01, passes=1)
