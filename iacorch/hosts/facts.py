@@ -133,9 +133,23 @@ Fact = tuple[Command, Callable[[StepResult], Any]]
 
 
 # systemd's own word on the machine: a host shutting down or still booting answers SSH while
-# its Docker is gone or not up yet; that is not a host without Docker
-SYSTEM_STATE = Command.shell("systemctl is-system-running 2>/dev/null; exit 0")
-NOT_READY = {"stopping": "shutting down", "starting": "still booting", "initializing": "still booting"}
+# its Docker is gone or not up yet; that is not a host without Docker. Late in a shutdown the
+# manager no longer answers at all (PID 1 is systemd-shutdown; "Failed to connect to bus") while
+# sshd may still run a session: on a systemd-booted host (/run/systemd/system, as sd_booted()
+# checks) no answer is "shutting down" too. A host without systemd prints nothing: ready.
+SYSTEM_STATE = Command.shell("[ -d /run/systemd/system ] || exit 0; "
+                             "echo \"systemd:$(systemctl is-system-running 2>/dev/null)\"; exit 0")
+NOT_READY = {"stopping": "shutting down", "starting": "still booting", "initializing": "still booting",
+             "offline": "shutting down", "unknown": "shutting down or broken", "": "shutting down"}
+
+
+def system_not_ready(text: str) -> str | None:
+    """Why a host is not ready by systemd's state line (``systemd:STATE``), or None when it is."""
+    marker, _, state = text.strip().partition(":")
+    if marker != "systemd" or state.strip() not in NOT_READY:
+        return None
+    state = state.strip()
+    return f"{NOT_READY[state]} (systemd is {state or 'not answering'})"
 
 
 def host_facts_script(stack: str, extra: Mapping[str, Fact] | None = None) -> Script:
@@ -146,9 +160,9 @@ def host_facts_script(stack: str, extra: Mapping[str, Fact] | None = None) -> Sc
 
 def parse_host_facts(result: ScriptResult, extra: Mapping[str, Fact] | None = None) -> HostFacts:
     version, images, containers, capacity, *rest = result.steps
-    system = rest[len(extra or {})].stdout.strip() if len(rest) > len(extra or {}) else ""
-    if system in NOT_READY:
-        return HostFacts(reachable=False, error=f"{NOT_READY[system]} (systemd is {system})")
+    not_ready = system_not_ready(rest[len(extra or {})].stdout) if len(rest) > len(extra or {}) else None
+    if not_ready:
+        return HostFacts(reachable=False, error=not_ready)
     has_docker = version.exit_status == 0
     return HostFacts(
         reachable=True,

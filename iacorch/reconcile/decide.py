@@ -240,10 +240,11 @@ def _horizontal(now: float, stack: Stack, observed: Observed, metrics: Metrics |
         if auto is None:
             continue
         replicas = _running(name, observed)
-        current = len(replicas)
         running = [(a, i) for a, i in replicas if i["state"] == "running"]
-        if current == 0 or metrics is None:
+        if not replicas or metrics is None:
             continue
+        # below min (replicas on a stopped host are not seen) is healing's business, not scaling's
+        current = max(len(replicas), auto.min)
         value = _metric(name, svc, running, metrics, memory)
         if value is None:
             continue

@@ -13,8 +13,33 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+# every stack name handed out in this process: the session's end sweeps what a failed teardown left
+NAMES: set[str] = set()
+
+
 def unique_name(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    NAMES.add(name)
+    return name
+
+
+def sweep_stacks() -> dict[str, list[str]]:
+    """Remove the VMs, volumes and networks of every stack this process named; returns what was
+    still there (a teardown that failed), by stack."""
+    from providers.local.docker_cli import DockerCli
+    from providers.local.machines import LocalMachines
+
+    if not NAMES:
+        return {}
+    machines = LocalMachines(DockerCli())
+    found = {}
+    for name in sorted(NAMES):
+        left = [vm.name for vm in machines.observe({"iacorch.stack": name})]
+        left += machines.volumes({"iacorch.stack": name}) + machines.networks({"iacorch.stack": name})
+        if left:
+            machines.remove_stack(name)
+            found[name] = left
+    return found
 
 
 def demo_stack_file(tmp: pathlib.Path, name: str, *, replicas: int = 6, hosts: int = 3) -> pathlib.Path:

@@ -47,11 +47,28 @@ def loop(tmp_path_factory):
         proc.terminate()
         try:
             proc.wait(30)
-        except subprocess.TimeoutExpired:
+            killed = False
+        except subprocess.TimeoutExpired:  # stuck in a pass: a test above has already failed on it
             proc.kill()
+            proc.wait()
+            killed = True
         out.close()
-        done = cli("destroy", stack, "--auto-approve", check=False)
+        # a killed loop leaves its lock until the lease runs out (60s): wait for it rather than leak VMs
+        done = cli("destroy", stack, "--auto-approve", "--lock-timeout", "90s", check=False)
         assert done.returncode == 0, done.stderr
+        assert not killed, f"reconcile did not stop within 30s of SIGTERM:\n{loop_output(tmp)}"
+
+
+def loop_output(tmp, lines: int = 40) -> str:
+    """The tail of the loop's own output, for a failure message."""
+    return "\n".join((tmp / "loop.out").read_text().splitlines()[-lines:])
+
+
+def why(cli, stack) -> str:
+    """What the loop did and what status says now, for a failure message."""
+    loop_out = loop_output(stack.parent)
+    shown = cli("status", stack, check=False)
+    return f"--- reconcile output (tail):\n{loop_out}\n--- status:\n{shown.stdout}{shown.stderr}"
 
 
 def events(cli, stack, since: float) -> list[dict]:
@@ -85,7 +102,7 @@ def test_vertical_limits_follow_use_in_place_and_status_shows_them(loop):
         rec = cli.status(stack)["services"]["web"].get("resources")
         return rec if rec and rec["limits"]["cpus"] is not None and rec["limits"]["cpus"] < 1 else None
 
-    assert wait_until(resized, timeout=90, poll=1.0)
+    assert wait_until(resized, timeout=90, poll=1.0), why(cli, stack)
     status = cli.status(stack)
     rec = status["services"]["web"]["resources"]
     assert 0.2 <= rec["limits"]["cpus"] < 1 and 32 * MiB <= rec["limits"]["memory"] < 128 * MiB, rec
@@ -105,26 +122,26 @@ def test_vertical_limits_follow_use_in_place_and_status_shows_them(loop):
 
 def test_a_killed_replica_is_restarted_and_back_in_the_lb(loop):
     cli, stack, name = loop
-    assert wait_until(lambda: full(cli, stack, 2), timeout=60)
+    assert wait_until(lambda: full(cli, stack, 2), timeout=60), why(cli, stack)
     _, status = serving(cli, stack)
     victim = status["services"]["web"]["replicas"][0]
     vm = vm_of(name, victim["host"])
     since = time.time()
     DockerCli().run(["exec", vm, "docker", "kill", victim["container"]])
-    assert wait_until(lambda: full(cli, stack, 2), timeout=60)
+    assert wait_until(lambda: full(cli, stack, 2), timeout=60), why(cli, stack)
     restarts = [e for e in events(cli, stack, since) if e["subject"] == victim["address"] and e["action"] == "restart"]
     assert restarts and restarts[0]["result"] == "ok" and "exited" in restarts[0]["reason"], restarts
 
 
 def test_a_stopped_vm_is_taken_out_started_again_and_its_replicas_serve_again(loop):
     cli, stack, name = loop
-    assert wait_until(lambda: full(cli, stack, 2), timeout=60)
+    assert wait_until(lambda: full(cli, stack, 2), timeout=60), why(cli, stack)
     _, status = serving(cli, stack)
     host = status["services"]["web"]["replicas"][-1]["host"]
     vm = vm_of(name, host)
     since = time.time()
     DockerCli().run(["stop", "--time", "5", vm])
-    assert wait_until(lambda: full(cli, stack, 2), timeout=180, poll=1.0)
+    assert wait_until(lambda: full(cli, stack, 2), timeout=180, poll=1.0), why(cli, stack)
     seen = [(e["subject"], e["action"], e["result"]) for e in events(cli, stack, since)]
     assert (host, "take out", "decided") in seen, seen
     assert (host, "update", "ok") in seen, seen  # the plan started the instance again
@@ -135,17 +152,17 @@ def test_a_stopped_vm_is_taken_out_started_again_and_its_replicas_serve_again(lo
 
 def test_a_load_burst_scales_up_then_down_and_plan_shows_no_drift(loop):
     cli, stack, _ = loop
-    assert wait_until(lambda: full(cli, stack, 2), timeout=60)
+    assert wait_until(lambda: full(cli, stack, 2), timeout=60), why(cli, stack)
     url = cli.status(stack)["load_balancers"]["public"]["url"] + "/"
     since = time.time()
     with WrkRun(url, seconds=40, connections=4, rate=200) as load:
-        assert wait_until(lambda: full(cli, stack, 4), timeout=35, poll=0.5)
+        assert wait_until(lambda: full(cli, stack, 4), timeout=35, poll=0.5), why(cli, stack)
         plan = cli("plan", stack, "--detailed-exitcode", check=False)
         assert plan.returncode == 0, plan.stdout + plan.stderr
         assert "autoscaled: 4 (2..4)" in plan.stdout + plan.stderr
     result = load.result()
     assert result.requests > 1000 and result.failed == 0, result
-    assert wait_until(lambda: full(cli, stack, 2), timeout=90, poll=1.0)
+    assert wait_until(lambda: full(cli, stack, 2), timeout=90, poll=1.0), why(cli, stack)
     actions = [e["action"] for e in events(cli, stack, since) if e["subject"] == "service.web"]
     assert "scale up" in actions and "scale down" in actions, actions
     assert actions.index("scale up") < actions.index("scale down")

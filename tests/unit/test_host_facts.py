@@ -50,7 +50,7 @@ def test_one_script_reads_everything_and_splits_back():
     script = host_facts_script("demo")
     assert isinstance(script, Script) and len(script.steps) == 5 and not script.stop_on_failure
     outputs = [(RECORDED / "docker_version.txt").read_text(), (RECORDED / "docker_images.txt").read_text(),
-               (RECORDED / "docker_inspect_demo.json").read_text(), (RECORDED / "capacity.txt").read_text(), "running"]
+               (RECORDED / "docker_inspect_demo.json").read_text(), (RECORDED / "capacity.txt").read_text(), "systemd:running"]
     stdout = b"".join(f"{out}\n@@iacorch-step {script.token} {i} 0@@\n".encode() for i, out in enumerate(outputs))
     stderr = b"".join(f"\n@@iacorch-step {script.token} {i} 0@@\n".encode() for i in range(5))
     facts = parse_host_facts(script.parse(stdout, stderr, 0))
@@ -59,8 +59,14 @@ def test_one_script_reads_everything_and_splits_back():
 
 
 @pytest.mark.parametrize("state, reachable, error", [
-    ("running", True, None), ("degraded", True, None),
-    ("stopping", False, "shutting down (systemd is stopping)"), ("starting", False, "still booting (systemd is starting)"),
+    ("systemd:running", True, None), ("systemd:degraded", True, None),
+    ("", True, None),  # no systemd on this host: nothing to wait for
+    ("systemd:stopping", False, "shutting down (systemd is stopping)"),
+    ("systemd:starting", False, "still booting (systemd is starting)"),
+    # late in a shutdown PID 1 no longer answers while sshd still runs a session
+    ("systemd:", False, "shutting down (systemd is not answering)"),
+    ("systemd:offline", False, "shutting down (systemd is offline)"),
+    ("systemd:unknown", False, "shutting down or broken (systemd is unknown)"),
 ])
 def test_a_host_shutting_down_or_booting_is_not_a_host_without_docker(state, reachable, error):
     script = host_facts_script("demo")

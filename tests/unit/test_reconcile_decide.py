@@ -162,6 +162,21 @@ def test_request_rate_scales_up_at_once_and_down_after_the_window():
     assert d.replicas == {"web": 2}
 
 
+def test_replicas_hidden_by_a_stopped_host_are_healing_not_a_scale_up():
+    s, memory = stack(2, AUTO), Memory()
+    seen = observed(hosts=2, containers=replicas(2, hosts=2))
+    _, memory = decide(0, s, seen, Metrics(requests={"web": 0}, time=0), memory)
+    # group.app[1] stops: its replica is not seen; the load is low
+    seen = observed(hosts=2, containers={"service.web[0]": {"host": "group.app[0]"}},
+                    states={"group.app[1]": "stopped"})
+    d, memory = decide(5, s, seen, Metrics(requests={"web": 50}, time=5), memory)  # 10/s on the one left
+    assert not d.replicas and not [e for e in d.events if e.action.startswith("scale")], d.events
+    assert [e.action for e in d.events if e.subject == "group.app[1]"] == ["take out"]
+    # a real burst still scales, from the count the stack holds
+    d, memory = decide(10, s, seen, Metrics(requests={"web": 350}, time=10), memory)  # 60/s
+    assert d.replicas == {"web": 6}
+
+
 def test_within_tolerance_nothing_changes():
     s, memory = stack(3, AUTO), Memory()
     seen = observed(containers=replicas(3))
