@@ -23,7 +23,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.write_line(f"{what}: {shown}")
 
 
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # a teardown that failed (its test already says why) must not leave VMs or volumes behind
     left = sweep_stacks()
