@@ -11,16 +11,16 @@ review it got.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from gcp_engine import PROJECT, REFERENCE
-from test_gcp_golden import CASES, TEST_KEY, expected_view, model_for
+from golden_plans import TEST_KEY, write_case
+from test_gcp_golden import CASES, model_for
 
 Edits = list[tuple[str, str]]
 # case: (edits of the reference for what exists before, or None; edits for the desired stack; instances stopped)
@@ -51,9 +51,7 @@ def record(case: str) -> None:
     from google.cloud import compute_v1
 
     from iacorch.engine import Engine
-    from iacorch.planner import plan
     from iacorch.report import RecordingReporter
-    from iacorch.resources import observed_to_json
     from iacorch.stack.load import load_stack
     from moto_fixtures.gce import GceServer
     from moto_fixtures.gce.clients import compute_client
@@ -84,11 +82,7 @@ def record(case: str) -> None:
             compute_client(compute_v1.ZoneOperationsClient, server.url).wait(
                 project=PROJECT, zone=zone, operation=operation.name)
         observed = engine.observe()
-    (d / "observed.json").write_text(json.dumps(observed_to_json(observed), indent=2, sort_keys=True) + "\n")
-    desired = load_stack(str(d / "desired.yaml"))
-    result = plan(desired.stack, observed, model_for(desired.stack))
-    (d / "expected_plan.json").write_text(json.dumps(expected_view(result), indent=2, sort_keys=True) + "\n")
-    print(f"recorded {d}")
+    write_case(d, observed, model_for)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,16 @@ file is only as good as the review it got.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import shutil
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from test_golden import TEST_KEY, expected_view, model_for  # noqa: E402
+from golden_plans import TEST_KEY, write_case
+from test_golden import model_for
 
 
 def main() -> None:
@@ -35,9 +35,7 @@ def main() -> None:
     from moto import mock_aws
 
     from iacorch.engine import Engine
-    from iacorch.planner import plan
     from iacorch.report import RecordingReporter
-    from iacorch.resources import observed_to_json
     from iacorch.stack.load import load_stack
     from providers.aws import AwsProvider
 
@@ -62,11 +60,7 @@ def main() -> None:
             desired = load_stack(str(case / "desired.yaml"))
             provider = AwsProvider(desired)
             observed = provider.observe()
-    (case / "observed.json").write_text(json.dumps(observed_to_json(observed), indent=2, sort_keys=True) + "\n")
-    desired = load_stack(str(case / "desired.yaml"))
-    result = plan(desired.stack, observed, model_for(desired.stack))
-    (case / "expected_plan.json").write_text(json.dumps(expected_view(result), indent=2, sort_keys=True) + "\n")
-    print(f"recorded {case}")
+    write_case(case, observed, model_for)
 
 
 if __name__ == "__main__":
