@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import boto3
 import pytest
-from tests_aws_helpers import engine_for
+from tests_aws_helpers import converge, engine_for, pending
 
 from iacorch.errors import StackError
 from iacorch.hosts.model import HostInputs, HostModel
@@ -196,20 +196,6 @@ def test_aws_alb_needs_the_aws_provider():
 
 
 # -- against a moto server, through the real engine -------------------------------------------------
-def converge(sf: StackFile, *, destroy: bool = False) -> Plan:
-    engine = engine_for(sf)
-    observed = engine.observe()
-    plan = engine.plan(observed, destroy=destroy)
-    result = engine.apply(plan, observed)
-    assert result.outcome.ok, result.outcome.failed + result.outcome.skipped
-    return plan
-
-
-def pending(sf: StackFile) -> Plan:
-    engine = engine_for(sf)
-    return engine.plan(engine.observe())
-
-
 def in_elbv2() -> dict[str, list]:
     """What exists in ELBv2, read straight from the API."""
     elb = boto3.client("elbv2")

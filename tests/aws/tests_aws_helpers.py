@@ -3,6 +3,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+from converging import converging
 
 from iacorch.engine import Engine
 from iacorch.report import RecordingReporter
@@ -25,18 +26,7 @@ def engine_for(sf: StackFile) -> Engine:
     return Engine(sf, AwsProvider(sf), RecordingReporter())
 
 
-def converge(sf: StackFile, *, destroy: bool = False):
-    engine = engine_for(sf)
-    observed = engine.observe()
-    plan = engine.plan(observed, destroy=destroy)
-    result = engine.apply(plan, observed)
-    assert result.outcome.ok, result.outcome.failed + result.outcome.skipped
-    return plan
-
-
-def pending(sf: StackFile, *, destroy: bool = False):
-    engine = engine_for(sf)
-    return engine.plan(engine.observe(), destroy=destroy)
+converge, pending = converging(engine_for)
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pathlib
 
+from converging import converging
 from google.cloud import compute_v1
 
 from iacorch.engine import Engine
-from iacorch.plan import Plan
 from iacorch.report import RecordingReporter
 from iacorch.stack.load import StackFile, load_text
 from moto_fixtures.gce import GceServer
@@ -39,18 +39,7 @@ def engine_for(sf: StackFile) -> Engine:
     return Engine(sf, GcpProvider(sf), RecordingReporter())
 
 
-def converge(sf: StackFile, *, destroy: bool = False) -> Plan:
-    engine = engine_for(sf)
-    observed = engine.observe()
-    plan = engine.plan(observed, destroy=destroy)
-    result = engine.apply(plan, observed)
-    assert result.outcome.ok, result.outcome.failed + result.outcome.skipped
-    return plan
-
-
-def pending(sf: StackFile, *, destroy: bool = False) -> Plan:
-    engine = engine_for(sf)
-    return engine.plan(engine.observe(), destroy=destroy)
+converge, pending = converging(engine_for)
 
 
 class Cloud:
