@@ -43,15 +43,12 @@ def main() -> None:
     from iacorch.reconcile.loop import Reconciler
     from iacorch.report import RecordingReporter
     from iacorch.stack.load import load_text
-    from moto_fixtures.demo import prepare_demo_app
+    from moto_fixtures.demo import STACK, demo_stack_text
     from providers import open_provider
     from providers.local.docker_cli import DockerCli
 
-    prepare_demo_app()
     name = f"bench-heal-{secrets.token_hex(2)}"
-    text = (ROOT / "stacks" / "demo.yaml").read_text().replace("stack: demo", f"stack: {name}")
-    text = text.replace("network:\n  vpc: {cidr: 10.77.0.0/24}\n", "")
-    sf = load_text(text, str(ROOT / "stacks" / "demo.yaml"))
+    sf = load_text(demo_stack_text(name), STACK)
     docker = DockerCli()
 
     def engine() -> Engine:

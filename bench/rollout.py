@@ -39,17 +39,15 @@ def main() -> None:
     from iacorch.engine import Engine
     from iacorch.report import RecordingReporter
     from iacorch.stack.load import load_text
-    from moto_fixtures.demo import prepare_demo_app
+    from moto_fixtures.demo import STACK, demo_stack_text
     from moto_fixtures.load import WrkRun
     from providers import open_provider
 
-    prepare_demo_app()
     name = f"bench-roll-{secrets.token_hex(2)}"
-    text = (ROOT / "stacks" / "demo.yaml").read_text().replace("stack: demo", f"stack: {name}")
-    text = text.replace("network:\n  vpc: {cidr: 10.77.0.0/24}\n", "")
+    text = demo_stack_text(name)
 
     def engine(version: str) -> Engine:
-        sf = load_text(text, str(ROOT / "stacks" / "demo.yaml"), overrides={"version": version})
+        sf = load_text(text, STACK, overrides={"version": version})
         return Engine(sf, open_provider(sf), RecordingReporter())
 
     def converge(version: str, *, destroy: bool = False):

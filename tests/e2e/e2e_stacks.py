@@ -44,13 +44,9 @@ def sweep_stacks() -> dict[str, list[str]]:
 
 def demo_stack_file(tmp: pathlib.Path, name: str, *, replicas: int = 6, hosts: int = 3) -> pathlib.Path:
     """stacks/demo.yaml under another stack name (so VMs, networks and labels do not collide)."""
-    from moto_fixtures.demo import prepare_demo_app
+    from moto_fixtures.demo import demo_stack_text
 
-    prepare_demo_app()
-    text = (ROOT / "stacks" / "demo.yaml").read_text()
-    text = text.replace("stack: demo", f"stack: {name}")
-    text = text.replace("network:\n  vpc: {cidr: 10.77.0.0/24}\n", "")  # let Docker pick a free subnet
-    text = text.replace("build: ./demo-app", f"build: {ROOT / 'stacks' / 'demo-app'}")
+    text = demo_stack_text(name).replace("build: ./demo-app", f"build: {ROOT / 'stacks' / 'demo-app'}")
     text = text.replace("replicas: 6", f"replicas: {replicas}").replace("size: 3}", f"size: {hosts}}}")
     path = tmp / f"{name}.yaml"
     path.write_text(text)
