@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.cloud import compute_v1
 
 from moto_fixtures.gce import GceServer
-from moto_fixtures.gce.clients import compute_client
+from moto_fixtures.gce.clients import GceClients
 
 PROJECT = "test-project"
 REGION = "us-central1"
@@ -14,47 +14,12 @@ DEBIAN_12 = "projects/debian-cloud/global/images/family/debian-12"
 DONE = compute_v1.Operation.Status.DONE
 
 
-class Cloud:
+class Cloud(GceClients):
     """Real clients pointed at the server, and short ways to build the usual resources."""
 
     def __init__(self, server: GceServer):
+        super().__init__(server.url, PROJECT)
         self.server = server
-
-        def client(client_class):
-            return compute_client(client_class, server.url)
-
-        self.networks = client(compute_v1.NetworksClient)
-        self.subnetworks = client(compute_v1.SubnetworksClient)
-        self.firewalls = client(compute_v1.FirewallsClient)
-        self.templates = client(compute_v1.InstanceTemplatesClient)
-        self.instances = client(compute_v1.InstancesClient)
-        self.zones = client(compute_v1.ZonesClient)
-        self.regions = client(compute_v1.RegionsClient)
-        self.machine_types = client(compute_v1.MachineTypesClient)
-        self.images = client(compute_v1.ImagesClient)
-        self.zone_operations = client(compute_v1.ZoneOperationsClient)
-        self.region_operations = client(compute_v1.RegionOperationsClient)
-        self.global_operations = client(compute_v1.GlobalOperationsClient)
-
-    def wait(self, operation: compute_v1.Operation) -> compute_v1.Operation:
-        """Wait on an operation through the operations client of its scope."""
-        if operation.zone:
-            done = self.zone_operations.wait(
-                project=PROJECT, zone=operation.zone.rsplit("/", 1)[1], operation=operation.name
-            )
-        elif operation.region:
-            done = self.region_operations.wait(
-                project=PROJECT, region=operation.region.rsplit("/", 1)[1], operation=operation.name
-            )
-        else:
-            done = self.global_operations.wait(project=PROJECT, operation=operation.name)
-        assert done.status == DONE
-        return done
-
-    def succeed(self, operation: compute_v1.Operation) -> compute_v1.Operation:
-        done = self.wait(operation)
-        assert not done.error.errors, done.error
-        return done
 
     def network(self, name: str = "vpc", auto: bool = False) -> compute_v1.Operation:
         resource = compute_v1.Network(name=name, auto_create_subnetworks=auto)

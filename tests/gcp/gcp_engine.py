@@ -12,7 +12,7 @@ from iacorch.engine import Engine
 from iacorch.report import RecordingReporter
 from iacorch.stack.load import StackFile, load_text
 from moto_fixtures.gce import GceServer
-from moto_fixtures.gce.clients import compute_client
+from moto_fixtures.gce.clients import GceClients
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STACK_PATH = ROOT / "stacks" / "gcp-web.yaml"
@@ -42,32 +42,11 @@ def engine_for(sf: StackFile) -> Engine:
 converge, pending = converging(engine_for)
 
 
-class Cloud:
+class Cloud(GceClients):
     """Real clients on the local API, for looking behind iacorch's back and changing things there."""
 
     def __init__(self, server: GceServer) -> None:
-        def client(cls):
-            return compute_client(cls, server.url)
-
-        self.networks = client(compute_v1.NetworksClient)
-        self.subnetworks = client(compute_v1.SubnetworksClient)
-        self.firewalls = client(compute_v1.FirewallsClient)
-        self.templates = client(compute_v1.InstanceTemplatesClient)
-        self.instances = client(compute_v1.InstancesClient)
-        self.global_operations = client(compute_v1.GlobalOperationsClient)
-        self.region_operations = client(compute_v1.RegionOperationsClient)
-        self.zone_operations = client(compute_v1.ZoneOperationsClient)
-
-    def done(self, operation: compute_v1.Operation) -> None:
-        if operation.zone:
-            done = self.zone_operations.wait(project=PROJECT, zone=operation.zone.rsplit("/", 1)[1],
-                                             operation=operation.name)
-        elif operation.region:
-            done = self.region_operations.wait(project=PROJECT, region=operation.region.rsplit("/", 1)[1],
-                                               operation=operation.name)
-        else:
-            done = self.global_operations.wait(project=PROJECT, operation=operation.name)
-        assert not done.error.errors, done.error
+        super().__init__(server.url, PROJECT)
 
     def instances_of(self, stack: str, group: str | None = None) -> list[compute_v1.Instance]:
         text = f"labels.iacorch-stack = {stack}" + (f" labels.iacorch-group = {group}" if group else "")

@@ -48,7 +48,7 @@ def test_quota_exceeded_names_each_instance_and_says_to_raise_it(gcp):
 
 
 def test_a_name_taken_by_something_we_do_not_own_is_a_conflict(cloud):
-    cloud.done(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
+    cloud.succeed(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
         name="gcp-web-net", auto_create_subnetworks=False)))
     engine = engine_for(load())
     observed = engine.observe()
@@ -64,7 +64,7 @@ def test_a_create_finding_its_own_earlier_attempt_adopts_it(cloud):
     engine = engine_for(sf)
     observed = engine.observe()
     plan = engine.plan(observed)
-    cloud.done(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
+    cloud.succeed(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
         name="gcp-web-net", auto_create_subnetworks=False,
         description="iacorch stack=gcp-web address=network.main")))
     assert engine.apply(plan, observed).outcome.ok
@@ -79,7 +79,7 @@ def test_something_deleted_behind_our_back_is_not_found(cloud):
     observed = engine.observe()
     plan = engine.plan(observed)
     template = observed.resources["instance_template.node"].id.rsplit("/", 1)[1]
-    cloud.done(cloud.templates.delete_unary(project=PROJECT, instance_template=template))
+    cloud.succeed(cloud.templates.delete_unary(project=PROJECT, instance_template=template))
     [(_, error)] = engine.apply(plan, observed).outcome.failed
     assert_clear(error, "group.app[3]", f"not found: The resource 'projects/iacorch-demo/global/instanceTemplates/"
                                         f"{template}' was not found", "deleted outside iacorch; run plan again")
@@ -103,7 +103,7 @@ def test_an_image_that_does_not_exist(gcp):
 def test_deleting_what_something_else_still_uses(cloud):
     sf = load()
     converge(sf)
-    cloud.done(cloud.instances.insert_unary(project=PROJECT, zone="us-central1-b", instance_resource=compute_v1.Instance(
+    cloud.succeed(cloud.instances.insert_unary(project=PROJECT, zone="us-central1-b", instance_resource=compute_v1.Instance(
         name="squatter", machine_type="zones/us-central1-b/machineTypes/e2-small",
         disks=[compute_v1.AttachedDisk(boot=True, initialize_params=compute_v1.AttachedDiskInitializeParams(
             source_image="projects/debian-cloud/global/images/family/debian-12"))],

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-
 from golden_plans import TEST_KEY, case_names, check_case
+
 from providers.gcp.model import GcpModel
 
 CASES = pathlib.Path(__file__).resolve().parent / "golden"

@@ -127,9 +127,9 @@ def test_a_rule_change_touches_only_that_rule(cloud):
 
 
 def test_destroy_leaves_resources_outside_the_stack_alone(cloud):
-    cloud.done(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
+    cloud.succeed(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
         name="outsider", auto_create_subnetworks=False, description="iacorch stack=other address=network.main")))
-    cloud.done(cloud.firewalls.insert_unary(project=PROJECT, firewall_resource=compute_v1.Firewall(
+    cloud.succeed(cloud.firewalls.insert_unary(project=PROJECT, firewall_resource=compute_v1.Firewall(
         name="outsider-ssh", network="global/networks/outsider", source_ranges=["0.0.0.0/0"],
         allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])])))
     sf = load()
@@ -141,7 +141,7 @@ def test_destroy_leaves_resources_outside_the_stack_alone(cloud):
 
 
 def test_resources_of_another_stack_or_unmarked_are_never_planned(cloud):
-    cloud.done(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
+    cloud.succeed(cloud.networks.insert_unary(project=PROJECT, network_resource=compute_v1.Network(
         name="gcp-web-2-net", auto_create_subnetworks=False, description="iacorch stack=gcp-web-2 address=network.main")))
     plan = pending(load())
     assert all(c.action is Action.CREATE for c in plan.actionable)
@@ -152,11 +152,11 @@ def test_hand_made_drift_shows_in_the_plan_and_apply_repairs_it(cloud):
     converge(sf)
     observed = engine_for(sf).observe().resources
     zone, name = observed["group.app[1]"].id.split("/")[3::2]
-    cloud.done(cloud.instances.delete_unary(project=PROJECT, zone=zone, instance=name))
+    cloud.succeed(cloud.instances.delete_unary(project=PROJECT, zone=zone, instance=name))
     zone, name = observed["group.app[0]"].id.split("/")[3::2]
-    cloud.done(cloud.instances.stop_unary(project=PROJECT, zone=zone, instance=name))
+    cloud.succeed(cloud.instances.stop_unary(project=PROJECT, zone=zone, instance=name))
     rule = observed[next(a for a in observed if a.startswith("firewall.edge."))].id.rsplit("/", 1)[1]
-    cloud.done(cloud.firewalls.delete_unary(project=PROJECT, firewall=rule))
+    cloud.succeed(cloud.firewalls.delete_unary(project=PROJECT, firewall=rule))
     by = {c.address: c for c in pending(sf).actionable}
     assert by["group.app[1]"].action is Action.CREATE
     assert by["group.app[0]"].action is Action.UPDATE and by["group.app[0]"].fields[0].name == "state"

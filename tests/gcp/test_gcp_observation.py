@@ -39,7 +39,7 @@ def test_lists_are_paged_and_filtered_by_the_api_not_here(gcp, monkeypatch):
     cloud = Cloud(gcp)
     for i in range(12):  # another stack's rules and unmarked ones, on our network
         note = description("other", f"firewall.x.{i}") if i % 2 else "made by hand"
-        cloud.done(cloud.firewalls.insert_unary(project=PROJECT, firewall_resource=compute_v1.Firewall(
+        cloud.succeed(cloud.firewalls.insert_unary(project=PROJECT, firewall_resource=compute_v1.Firewall(
             name=f"foreign-{i}", description=note, network="global/networks/gcp-web-net",
             source_ranges=["10.0.0.0/8"], allowed=[compute_v1.Allowed(I_p_protocol="icmp")])))
     full = engine_for(sf).observe()
