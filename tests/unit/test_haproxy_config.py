@@ -216,7 +216,7 @@ def test_rendered_lines_map_back_to_their_section():
 @pytest.fixture(scope="module")
 def haproxy_check(tmp_path_factory):
     if HAPROXY is None:
-        pytest.skip("haproxy is not installed on this machine (apt-get install haproxy)")
+        pytest.fail("haproxy is not installed here: apt-get install haproxy (make test installs it)")
     folder = tmp_path_factory.mktemp("haproxy-check")
     (folder / "server-state").write_text("1\n")
     pem = folder / "public.pem"
