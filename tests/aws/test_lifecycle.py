@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from tests_aws_helpers import REFERENCE, converge, engine_for, load, pending  # noqa: F401
 
 from iacorch.plan import Action
-from tests_aws_helpers import REFERENCE, converge, engine_for, load, pending  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("aws")
 

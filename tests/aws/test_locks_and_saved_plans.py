@@ -13,10 +13,10 @@ import time
 
 import boto3
 import pytest
+from tests_aws_helpers import REFERENCE, ROOT, converge, engine_for, load
 
 from iacorch.errors import LockError, PlanStaleError
 from iacorch.lock import StackLock
-from tests_aws_helpers import REFERENCE, ROOT, converge, engine_for, load
 
 pytestmark = pytest.mark.usefixtures("aws")
 
