@@ -127,9 +127,11 @@ class SshPool:
     """Thread-safe: one SSH connection per ``HostAddress``, concurrent channels on it."""
 
     def __init__(self, *, connect_timeout: float = 10.0, command_timeout: float = 600.0, retries: int = 4,
-                 max_channels: int = 8, trust_on_first_use: bool = False,
+                 max_channels: int = 8, trust_on_first_use: bool = False, ready_timeout: float = 300.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
+        # how long ``wait_ready`` waits by default: a new instance boots before sshd answers
+        self.ready_timeout = ready_timeout
         self.retries, self.max_channels, self.trust_on_first_use = retries, max_channels, trust_on_first_use
         self._sleep = sleep
         self._lock, self._known_hosts_lock = threading.Lock(), threading.Lock()
@@ -223,11 +225,13 @@ class SshPool:
         finally:
             channel.close()
 
-    def wait_ready(self, address: HostAddress, timeout: float = 60.0) -> float:
-        """Wait until an SSH login on the host works (a real handshake, not a TCP connect).
+    def wait_ready(self, address: HostAddress, timeout: float | None = None) -> float:
+        """Wait until an SSH login on the host works (a real handshake, not a TCP connect), for
+        ``timeout`` seconds (default ``ready_timeout``).
 
         Returns the seconds waited. Host key and auth failures are raised at once.
         """
+        timeout = self.ready_timeout if timeout is None else timeout
         started = time.monotonic()
         deadline = started + timeout
         while True:

@@ -61,7 +61,7 @@ class HostSteps:
     # -- Docker engine ------------------------------------------------------------------
     def create_docker_engine(self, c: Change, ids: IdMap) -> str:
         host = self._host(c, ids)
-        self.pool.wait_ready(host, timeout=300)
+        self.pool.wait_ready(host)
         out = self.pool.run(host, docker.install_engine(), timeout=900).stdout.strip()
         return out.removeprefix("docker ").splitlines()[-1] if out else ""
 

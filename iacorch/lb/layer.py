@@ -81,7 +81,7 @@ class LbLayer:
     def _deploy(self, c: Change, ids: IdMap) -> str:
         host = c.after["host"]
         addr = self.provider.host_address(host, ids)
-        self.pool.wait_ready(addr, timeout=300)
+        self.pool.wait_ready(addr)
         parse_install(self.pool.run(addr, install_haproxy(), timeout=900), host)
         group = host.removeprefix("group.").split("[", 1)[0]
         lbs = {n: lb for n, lb in self.sf.stack.load_balancers.items() if lb.kind == "haproxy" and lb.group == group}

@@ -57,6 +57,7 @@ class Settings:
     max_restarts: int = 3  # within restart_window, then the replica is recreated
     restart_window: float = 600.0
     replace_after: float = 30.0  # a host unreachable this long is replaced
+    host_ready: float = 90.0  # a host the plan acts on may take this long to answer SSH (then: next pass)
     headroom: float = 1.3  # vertical scaling: limits this much above the usage seen
 
 

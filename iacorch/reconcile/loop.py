@@ -260,6 +260,9 @@ class Reconciler:
                 self._record(result, event)
 
     def _apply(self, plan: Plan, observed: Observed, result: PassResult) -> None:
+        # the lock is held while this runs: a host that does not answer (it stopped again, it is
+        # still booting) fails its step after host_ready, and the next pass looks again
+        self.engine.pool.ready_timeout = self.settings.host_ready
         applied = self.engine.apply(plan, observed)
         failed = {step.change.address: error for step, error in applied.outcome.failed}
         failed.update({step.change.address: f"skipped: {why}" for step, why in applied.outcome.skipped})
