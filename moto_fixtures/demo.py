@@ -32,7 +32,6 @@ def prepare_demo_app(app_dir: str = APP) -> None:
     shutil.copy2(source, target)
 
 
-
 def demo_stack_text(name: str) -> str:
     """stacks/demo.yaml as another stack (its own VMs, network and labels), with the demo app
     ready and the network's subnet left to Docker (so copies never collide); parse it with
@@ -42,6 +41,7 @@ def demo_stack_text(name: str) -> str:
         text = f.read()
     text = text.replace("stack: demo", f"stack: {name}", 1)
     return text.replace("network:\n  vpc: {cidr: 10.77.0.0/24}\n", "")
+
 
 def iacorch(*args: str, capture: bool = False) -> str:
     print(f"\n$ iacorch {' '.join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a for a in args)}",
