@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from typing import Iterator
 
@@ -27,17 +28,42 @@ DUMMY_ENV = {
 }
 
 
+_MOTO_LOCK = threading.RLock()
+
+
+def serialize_moto() -> None:
+    """One moto action at a time, in-process and in the server alike.
+
+    AWS takes concurrent calls, and iacorch's executor makes them (parallel RunInstances). moto's
+    backends are not thread-safe: EC2 hands out a subnet's next address from one shared generator,
+    and two RunInstances in one subnet at once fail with "generator already executing". A lock
+    around each action makes moto answer concurrent callers as the API does. Idempotent."""
+    from moto.core.responses import BaseResponse
+
+    if getattr(BaseResponse.call_action, "iacorch_serialized", False):
+        return
+    original = BaseResponse.call_action
+
+    def call_action(self):
+        with _MOTO_LOCK:
+            return original(self)
+
+    call_action.iacorch_serialized = True
+    BaseResponse.call_action = call_action
+
+
 class MotoServer:
     """A moto server on 127.0.0.1 with a free port."""
 
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
+        serialize_moto()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.url = ""
 
     def start(self) -> "MotoServer":
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise  # one line per request otherwise
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -77,6 +103,7 @@ def mock_aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key, value in DUMMY_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    serialize_moto()
     with mock_aws():
         yield
 

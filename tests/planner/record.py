@@ -42,6 +42,9 @@ def main() -> None:
     case = HERE / "cases" / args.case
     case.mkdir(parents=True, exist_ok=True)
     shutil.copy(args.desired, case / "desired.yaml")
+    from moto_fixtures.aws import serialize_moto
+
+    serialize_moto()
     with mock_aws():
         if args.before != "-":
             before = load_stack(args.before)
